@@ -1,0 +1,175 @@
+"""Payloads that cross Temporal (workflow inputs, activity arguments, query results).
+
+They go through Temporal's default JSON converter, so they use str, int, bool,
+lists, dicts and nested dataclasses only (times as ISO-8601 strings, bytes as
+base64 text).
+
+No ``from __future__ import annotations`` here: Temporal resolves these field types
+inside the workflow sandbox, where string annotations of a passed-through module
+cannot be looked up, so the annotations must be real objects.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED)
+
+
+@dataclass
+class AgentSpecData:
+    input: str
+    model: str
+    name: str = ""
+    instructions: str = ""
+    max_steps: int = 0
+    parameters: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CallbackRef:
+    """A verified callback target as the orchestrator keeps it.
+
+    The task token is a capability: it lives in Temporal's history (as it already
+    does on the caller's side) and nowhere else; logs and status show ``fingerprint``.
+    """
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    activity_id: str
+    attempt: int
+    task_token_b64: str
+    fingerprint: str
+    expires_at: str
+    traceparent: str = ""
+    heartbeat_timeout_ms: int = 0
+
+
+@dataclass
+class AgentRunInput:
+    execution_id: str
+    request_id: str
+    spec: AgentSpecData
+    accepted_at: str
+    callback: CallbackRef | None = None
+
+
+@dataclass
+class StepRecord:
+    index: int
+    message: str
+    started_at: str
+    finished_at: str
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    steps: int = 0
+
+
+@dataclass
+class StepRequest:
+    execution_id: str
+    spec: AgentSpecData
+    index: int
+    previous: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepResult:
+    message: str
+    done: bool
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class AgentResult:
+    """What the caller's activity completes with: the agent's outcome, not the request."""
+
+    execution_id: str
+    output: str
+    steps: list[StepRecord]
+    usage: Usage
+    started_at: str
+    finished_at: str
+    name: str = ""
+    model: str = ""
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "delivered"
+    STALE = "stale"
+
+
+class CallerVerdict(StrEnum):
+    """How a keep-alive loop on the caller's activity ended."""
+
+    CANCEL_REQUESTED = "cancel_requested"
+    STALE = "stale"
+
+
+@dataclass
+class CallbackStatus:
+    fingerprint: str
+    attempt: int
+    state: str  # "pending", "delivered", "stale" or "error"
+
+
+@dataclass
+class DeliveryRequest:
+    callback: CallbackRef
+    execution_id: str
+    phase: Phase
+    result: AgentResult | None = None
+    error: str = ""
+    caller_cancelled: bool = False
+    """True when the cancellation came from the caller (report it as a cancellation)."""
+
+
+@dataclass
+class KeepAliveRequest:
+    callback: CallbackRef
+    execution_id: str
+
+
+@dataclass
+class ExecutionStatus:
+    execution_id: str
+    request_id: str
+    phase: Phase
+    spec: AgentSpecData
+    created_at: str
+    updated_at: str
+    steps: list[StepRecord] = field(default_factory=list)
+    output: str = ""
+    error: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finished_at: str = ""
+    callbacks: list[CallbackStatus] = field(default_factory=list)
+
+    def to_result(self) -> AgentResult:
+        """The outcome as the caller receives it."""
+        return AgentResult(
+            execution_id=self.execution_id,
+            output=self.output,
+            steps=list(self.steps),
+            usage=self.usage,
+            started_at=self.created_at,
+            finished_at=self.finished_at,
+            name=self.spec.name,
+            model=self.spec.model,
+        )

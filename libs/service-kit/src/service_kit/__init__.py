@@ -1,0 +1,27 @@
+"""Process bootstrap shared by the four services.
+
+Every service starts the same way: read its settings, configure JSON logging,
+start telemetry, connect to Temporal from the standard ``TEMPORAL_*`` variables,
+and stop cleanly on SIGTERM. This package holds that sequence once.
+"""
+
+from service_kit._entry import run_service
+from service_kit._lifecycle import wait_for_shutdown
+from service_kit._logs import configure_logging, log_context
+from service_kit._settings import ServiceSettings, SettingsLoadError, load_settings
+from service_kit._telemetry import Telemetry
+from service_kit._temporal import TemporalConnectionError, connect_temporal, temporal_namespace
+
+__all__ = [
+    "ServiceSettings",
+    "SettingsLoadError",
+    "Telemetry",
+    "TemporalConnectionError",
+    "configure_logging",
+    "connect_temporal",
+    "load_settings",
+    "log_context",
+    "run_service",
+    "temporal_namespace",
+    "wait_for_shutdown",
+]

@@ -1,0 +1,1 @@
+"""ai-worker: the Temporal worker that runs agent steps (model calls) for Stigma."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from agent_contract import StepRequest, StepResult
+from temporalio import activity
+
+from ai_worker.providers._base import ProviderError
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class OpenAIProvider:
+    """Any OpenAI-compatible chat-completions endpoint; one completion is one step."""
+
+    def __init__(self, *, http: httpx.AsyncClient, api_key: str = "") -> None:
+        self._http = http
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    async def step(self, request: StepRequest, *, model: str) -> StepResult:
+        spec = request.spec
+        messages: list[dict[str, str]] = []
+        if spec.instructions:
+            messages.append({"role": "system", "content": spec.instructions})
+        messages.append({"role": "user", "content": spec.input})
+        messages += [{"role": "assistant", "content": text} for text in request.previous]
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        if temperature := spec.parameters.get("temperature"):
+            body["temperature"] = float(temperature)
+        if activity.in_activity():
+            activity.heartbeat()
+        try:
+            response = await self._http.post("chat/completions", json=body, headers=self._headers)
+        except httpx.HTTPError as err:
+            raise ProviderError(
+                f"openai endpoint unreachable: {err}", error_type="ProviderUnavailable",
+                retryable=True,
+            ) from err
+        if response.status_code >= 400:
+            raise ProviderError(
+                f"openai endpoint answered {response.status_code}: {response.text[:300]}",
+                error_type="ProviderRejected",
+                retryable=response.status_code in _RETRYABLE_STATUS,
+            )
+        try:
+            payload = response.json()
+            message = payload["choices"][0]["message"]["content"] or ""
+            usage = payload.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise ProviderError(
+                f"openai endpoint answered an unexpected body: {err!r}",
+                error_type="ProviderProtocolError",
+                retryable=False,
+            ) from None
+        return StepResult(
+            message=message,
+            done=True,
+            input_tokens=int(usage.get("prompt_tokens", 0)),
+            output_tokens=int(usage.get("completion_tokens", 0)),
+        )

@@ -1,0 +1,141 @@
+"""Stigma's side of Temporal: start, re-attach, read and cancel agent executions."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from agent_contract import (
+    AGENT_WORKFLOW,
+    ATTACH_CALLBACK_SIGNAL,
+    ORCHESTRATOR_TASK_QUEUE,
+    REDELIVER_WORKFLOW,
+    STATUS_QUERY,
+    AgentRunInput,
+    AgentSpecData,
+    CallbackRef,
+    DeliveryRequest,
+    ExecutionStatus,
+    Phase,
+    agent_workflow_id,
+    execution_id_for,
+)
+from callback_token import VerifiedCallback
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+logger = logging.getLogger(__name__)
+
+QUERY_TIMEOUT = timedelta(seconds=10)
+
+
+class ExecutionNotFound(LookupError):
+    """No agent execution has that id."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    execution_id: str
+    already_running: bool
+
+
+def callback_ref(verified: VerifiedCallback) -> CallbackRef:
+    target = verified.target
+    return CallbackRef(
+        namespace=target.namespace,
+        workflow_id=target.workflow_id,
+        run_id=target.run_id,
+        activity_id=target.activity_id,
+        attempt=target.attempt,
+        task_token_b64=base64.b64encode(target.task_token).decode(),
+        fingerprint=verified.fingerprint,
+        expires_at=verified.expires_at.isoformat(),
+        traceparent=target.traceparent,
+        heartbeat_timeout_ms=target.heartbeat_timeout_ms,
+    )
+
+
+class Executions:
+    """Agent executions as Temporal workflows, one per request_id."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _handle(self, execution_id: str) -> WorkflowHandle[object, ExecutionStatus]:
+        return self._client.get_workflow_handle(agent_workflow_id(execution_id))
+
+    async def start(
+        self, *, request_id: str, spec: AgentSpecData, callback: CallbackRef | None
+    ) -> Accepted:
+        """Start the run with its callback in one atomic step, or attach to the existing run.
+
+        The callback rides in the start input, so there is no window in which a run
+        exists without it; a request_id seen before re-attaches (signal) instead.
+        """
+        execution_id = execution_id_for(request_id)
+        try:
+            await self._client.start_workflow(
+                AGENT_WORKFLOW,
+                AgentRunInput(
+                    execution_id=execution_id,
+                    request_id=request_id,
+                    spec=spec,
+                    accepted_at=datetime.now(UTC).isoformat(),
+                    callback=callback,
+                ),
+                id=agent_workflow_id(execution_id),
+                task_queue=ORCHESTRATOR_TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            if callback is not None:
+                await self._reattach(execution_id, callback)
+            return Accepted(execution_id=execution_id, already_running=True)
+        return Accepted(execution_id=execution_id, already_running=False)
+
+    async def _reattach(self, execution_id: str, callback: CallbackRef) -> None:
+        handle = self._handle(execution_id)
+        try:
+            await handle.signal(ATTACH_CALLBACK_SIGNAL, callback)
+            logger.info("re-attached a callback to running %s", execution_id)
+            return
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        # The run has closed: hand its stored outcome to this attempt at once.
+        status = await self.status(execution_id)
+        await self._client.start_workflow(
+            REDELIVER_WORKFLOW,
+            DeliveryRequest(
+                callback=callback,
+                execution_id=execution_id,
+                phase=status.phase,
+                result=status.to_result() if status.phase is Phase.COMPLETED else None,
+                error=status.error or f"execution ended {status.phase.value}",
+            ),
+            id=f"{execution_id}/redeliver/{callback.fingerprint}",
+            task_queue=ORCHESTRATOR_TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        logger.info("run %s had ended %s: redelivering its outcome", execution_id, status.phase)
+
+    async def status(self, execution_id: str) -> ExecutionStatus:
+        try:
+            return await self._handle(execution_id).query(
+                STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise ExecutionNotFound(execution_id) from None
+            raise
+
+    async def cancel(self, execution_id: str) -> ExecutionStatus:
+        status = await self.status(execution_id)
+        if not status.phase.terminal:
+            await self._handle(execution_id).cancel()
+        return status

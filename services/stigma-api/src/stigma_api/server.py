@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import logging
+
+import grpc
+from callback_token import CallbackVerifier
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from service_kit import Telemetry, connect_temporal, temporal_namespace, wait_for_shutdown
+from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+
+from stigma_api.executions import Executions
+from stigma_api.servicer import AgentService
+from stigma_api.settings import ApiSettings
+from stigma_api.validation import Limits
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+
+
+async def serve(settings: ApiSettings) -> None:
+    """Serve AgentService until SIGTERM, then drain: NOT_SERVING first, then stop with grace."""
+    async with Telemetry(service="stigma-api") as telemetry:
+        client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
+        namespaces = settings.namespaces(default=temporal_namespace())
+        service = AgentService(
+            executions=Executions(client),
+            verifier=CallbackVerifier(settings.keyring, namespaces=namespaces),
+            limits=Limits(
+                providers=settings.provider_names,
+                max_input_bytes=settings.max_input_bytes,
+                max_parameters=settings.max_parameters,
+                max_parameter_bytes=settings.max_parameter_bytes,
+                max_steps=settings.max_steps_limit,
+            ),
+            watch_interval=settings.watch_poll_interval,
+        )
+        server = grpc.aio.server()
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(service, server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            server,
+        )
+        port = server.add_insecure_port(settings.listen_address)
+        if port == 0:
+            raise OSError(f"STIGMA_API_LISTEN_ADDRESS {settings.listen_address!r} cannot be bound")
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info(
+            "stigma-api serving on %s (callback namespaces: %s, key ids: %s)",
+            settings.listen_address,
+            ", ".join(sorted(namespaces)),
+            ", ".join(settings.keyring),
+        )
+        try:
+            await wait_for_shutdown()
+        finally:
+            await health_servicer.enter_graceful_shutdown()
+            await server.stop(settings.graceful_shutdown.total_seconds())

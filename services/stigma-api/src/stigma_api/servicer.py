@@ -1,0 +1,130 @@
+"""stigma.agent.v1.AgentService over grpc.aio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from datetime import timedelta
+from typing import TypeVar
+
+import grpc
+from callback_token import CallbackVerifier, TokenError
+from service_kit import log_context
+from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from stigma_api.conversions import execution_to_proto
+from stigma_api.executions import ExecutionNotFound, Executions, callback_ref
+from stigma_api.validation import InvalidRequest, Limits, validate_execution_id, validate_start
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
+    def __init__(
+        self,
+        *,
+        executions: Executions,
+        verifier: CallbackVerifier,
+        limits: Limits,
+        watch_interval: timedelta,
+    ) -> None:
+        self._executions = executions
+        self._verifier = verifier
+        self._limits = limits
+        self._watch_interval = watch_interval.total_seconds()
+
+    async def StartAgent(
+        self, request: agent_pb2.StartAgentRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.StartAgentResponse:
+        try:
+            spec = validate_start(request, self._limits)
+            token = request.callback_token
+            verified = self._verifier.verify(token) if token else None
+        except (InvalidRequest, TokenError) as err:
+            if isinstance(err, TokenError):
+                logger.warning("refused a callback token (%s): %s", err.reason, err)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            raise  # unreachable: abort raises
+        callback = callback_ref(verified) if verified else None
+        fields = {"token_fp": verified.fingerprint} if verified else {}
+        with log_context(request_id=request.request_id, **fields):
+            accepted = await self._temporal(
+                context, self._executions.start(
+                    request_id=request.request_id, spec=spec, callback=callback
+                )
+            )
+            logger.info(
+                "accepted %s (mode=%s, already_running=%s)",
+                accepted.execution_id,
+                "callback" if callback else "fire-and-forget",
+                accepted.already_running,
+            )
+        return agent_pb2.StartAgentResponse(
+            execution_id=accepted.execution_id,
+            accepted=True,
+            already_running=accepted.already_running,
+        )
+
+    async def GetExecution(
+        self, request: agent_pb2.GetExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.GetExecutionResponse:
+        execution_id = await self._execution_id(request.execution_id, context)
+        status = await self._temporal(context, self._executions.status(execution_id))
+        return agent_pb2.GetExecutionResponse(execution=execution_to_proto(status))
+
+    async def WatchExecution(
+        self, request: agent_pb2.WatchExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.WatchExecutionResponse]:
+        execution_id = await self._execution_id(request.execution_id, context)
+        last: agent_pb2.Execution | None = None
+        while True:
+            status = await self._temporal(context, self._executions.status(execution_id))
+            current = execution_to_proto(status)
+            if current != last:
+                yield agent_pb2.WatchExecutionResponse(execution=current)
+                last = current
+            if status.phase.terminal:
+                return
+            await asyncio.sleep(self._watch_interval)
+
+    async def CancelExecution(
+        self, request: agent_pb2.CancelExecutionRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.CancelExecutionResponse:
+        execution_id = await self._execution_id(request.execution_id, context)
+        status = await self._temporal(context, self._executions.cancel(execution_id))
+        logger.info("cancel requested for %s: %s", execution_id, request.reason or "no reason")
+        return agent_pb2.CancelExecutionResponse(execution=execution_to_proto(status))
+
+    async def _execution_id(self, raw: str, context: grpc.aio.ServicerContext) -> str:
+        try:
+            return validate_execution_id(raw)
+        except InvalidRequest as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+            raise  # unreachable: abort raises
+
+    async def _temporal(
+        self, context: grpc.aio.ServicerContext, call: Awaitable[T]
+    ) -> T:
+        """Map Temporal's failures to the status codes the contract promises."""
+        try:
+            return await call
+        except ExecutionNotFound as err:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"execution_id: no execution {err}")
+        except WorkflowQueryFailedError as err:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"execution state unreadable: {err}")
+        except RPCError as err:
+            code = (
+                grpc.StatusCode.UNAVAILABLE
+                if err.status
+                in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+                else grpc.StatusCode.INTERNAL
+            )
+            logger.error("Temporal call failed: %s %s", err.status.name, err.message)
+            await context.abort(code, f"Temporal unavailable, retry later ({err.status.name})")
+        raise AssertionError("unreachable: context.abort raises")
+

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from callback_token import KeyRing
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+from service_kit import ServiceSettings
+
+
+class ApiSettings(ServiceSettings):
+    """Environment of stigma-api (prefix ``STIGMA_API_``, plus the shared CALLBACK_KEYS)."""
+
+    model_config = SettingsConfigDict(env_prefix="STIGMA_API_", extra="ignore", frozen=True)
+
+    listen_address: str = "[::]:50051"
+    """host:port the gRPC server binds."""
+    callback_keys: str = Field(validation_alias="CALLBACK_KEYS", repr=False)
+    """Shared HMAC keys, ``key_id:secret,...``; every key verifies. Required: there is no
+    default secret, so a forgotten setting fails at start-up instead of accepting forgeries."""
+    callback_namespaces: str = ""
+    """Comma-separated Temporal namespaces whose activities this server may complete
+    (default: the namespace in TEMPORAL_NAMESPACE)."""
+    providers: str = "scripted,openai"
+    """Comma-separated model providers a spec may name."""
+    max_input_bytes: int = 256 * 1024
+    """Largest spec.input (and spec.instructions) accepted."""
+    max_parameters: int = 64
+    """Most entries in spec.parameters (and spec.labels)."""
+    max_parameter_bytes: int = 16 * 1024
+    """Largest single parameter or label value."""
+    max_steps_limit: int = 100
+    """Largest spec.max_steps accepted."""
+    graceful_shutdown: timedelta = timedelta(seconds=10)
+    """How long in-flight RPCs may finish after SIGTERM."""
+    watch_poll_interval: timedelta = timedelta(milliseconds=250)
+    """How often WatchExecution looks for a change."""
+
+    @field_validator("callback_keys")
+    @classmethod
+    def _check_keys(cls, value: str) -> str:
+        KeyRing.parse(value)
+        return value
+
+    @property
+    def keyring(self) -> KeyRing:
+        return KeyRing.parse(self.callback_keys)
+
+    @property
+    def provider_names(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.providers.split(",") if p.strip())
+
+    def namespaces(self, default: str) -> frozenset[str]:
+        listed = {n.strip() for n in self.callback_namespaces.split(",") if n.strip()}
+        return frozenset(listed or {default})

@@ -1,0 +1,1 @@
+"""stigma-orchestrator: the agent workflow and the activities that answer the caller."""

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import logging
+
+from agent_contract import ORCHESTRATOR_TASK_QUEUE
+from service_kit import Telemetry, connect_temporal, wait_for_shutdown
+from temporalio.worker import Worker
+
+from stigma_orchestrator.callbacks import CallbackActivities
+from stigma_orchestrator.settings import OrchestratorSettings
+from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(settings: OrchestratorSettings) -> None:
+    """Run the agent workflows and the callback activities until SIGTERM."""
+    async with Telemetry(service="stigma-orchestrator") as telemetry:
+        client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
+        callbacks = CallbackActivities(client)
+        worker = Worker(
+            client,
+            task_queue=ORCHESTRATOR_TASK_QUEUE,
+            workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow],
+            activities=[callbacks.deliver_callback, callbacks.keep_caller_alive],
+            max_concurrent_activities=settings.max_concurrent_activities,
+            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            graceful_shutdown_timeout=settings.graceful_shutdown,
+        )
+        async with worker:
+            logger.info("stigma-orchestrator polling %s", ORCHESTRATOR_TASK_QUEUE)
+            await wait_for_shutdown()

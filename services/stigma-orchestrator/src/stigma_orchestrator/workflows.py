@@ -1,0 +1,305 @@
+"""AgentExecutionWorkflow: one durable agent run, and the promise to tell its caller.
+
+Whatever ends the run (the last step, a failure, a timeout, a cancellation from
+either side), every attached callback is delivered before the workflow closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from agent_contract import (
+        AGENT_STEP_ACTIVITY,
+        AGENT_WORKFLOW,
+        AI_TASK_QUEUE,
+        ATTACH_CALLBACK_SIGNAL,
+        DELIVER_CALLBACK_ACTIVITY,
+        KEEP_CALLER_ALIVE_ACTIVITY,
+        ORCHESTRATOR_TASK_QUEUE,
+        REDELIVER_WORKFLOW,
+        STATUS_QUERY,
+        AgentRunInput,
+        CallbackRef,
+        CallbackStatus,
+        CallerVerdict,
+        DeliveryOutcome,
+        DeliveryRequest,
+        ExecutionStatus,
+        KeepAliveRequest,
+        Phase,
+        StepRecord,
+        StepRequest,
+        StepResult,
+    )
+
+DEFAULT_MAX_STEPS = 32
+STEP_START_TO_CLOSE = timedelta(minutes=10)
+STEP_HEARTBEAT = timedelta(seconds=10)
+STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
+KEEPER_HEARTBEAT = timedelta(seconds=10)
+KEEPER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5))
+DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+# A delivery keeps trying (Temporal unavailable, say) until the token would have
+# expired anyway; the caller is gone after that.
+MIN_DELIVERY_WINDOW = timedelta(minutes=1)
+
+
+@dataclass
+class _Attached:
+    ref: CallbackRef
+    state: str = "pending"  # pending -> delivered | stale | error
+    keeper: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def same_caller(self, other: CallbackRef) -> bool:
+        mine = self.ref
+        return (mine.namespace, mine.workflow_id, mine.run_id, mine.activity_id) == (
+            other.namespace,
+            other.workflow_id,
+            other.run_id,
+            other.activity_id,
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _describe(err: BaseException) -> str:
+    """The most specific message of a failure chain (the agent's own words)."""
+    cause: BaseException | None = err
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return f"{cause.type}: {cause.message}"
+    if isinstance(cause, FailureError):
+        return cause.message
+    return str(cause)
+
+
+@workflow.defn(name=AGENT_WORKFLOW)
+class AgentExecutionWorkflow:
+    @workflow.init
+    def __init__(self, run: AgentRunInput) -> None:
+        self._status = ExecutionStatus(
+            execution_id=run.execution_id,
+            request_id=run.request_id,
+            phase=Phase.PENDING,
+            spec=run.spec,
+            created_at=run.accepted_at,
+            updated_at=run.accepted_at,
+        )
+        self._callbacks: list[_Attached] = []
+        self._caller_cancelled = False
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> ExecutionStatus:
+        self._status.callbacks = [
+            CallbackStatus(fingerprint=cb.ref.fingerprint, attempt=cb.ref.attempt, state=cb.state)
+            for cb in self._callbacks
+        ]
+        return self._status
+
+    @workflow.signal(name=ATTACH_CALLBACK_SIGNAL)
+    def attach_callback(self, callback: CallbackRef) -> None:
+        """A retried caller attempt re-attaches its new token to this same run."""
+        self._attach(callback)
+
+    @workflow.run
+    async def run(self, run: AgentRunInput) -> ExecutionStatus:
+        self._set_phase(Phase.RUNNING)
+        if run.callback is not None:
+            self._attach(run.callback)
+        agent = asyncio.create_task(self._run_agent(run))
+        cancelled_here = False
+        try:
+            await workflow.wait_condition(lambda: agent.done() or self._caller_cancelled)
+        except asyncio.CancelledError:
+            cancelled_here = True
+        if agent.done():
+            self._record_agent_end(agent)
+        else:
+            agent.cancel()
+            await asyncio.wait([agent])
+            who = "the caller" if self._caller_cancelled and not cancelled_here else "Stigma"
+            self._finish(Phase.CANCELLED, error=f"cancelled by {who}")
+        for attached in self._callbacks:
+            if attached.keeper is not None:
+                attached.keeper.cancel()
+        await self._deliver_all(caller_cancelled=self._caller_cancelled and not cancelled_here)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    # -- the agent -------------------------------------------------------------
+
+    async def _run_agent(self, run: AgentRunInput) -> str:
+        spec = run.spec
+        max_steps = spec.max_steps or DEFAULT_MAX_STEPS
+        previous: list[str] = []
+        for index in range(max_steps):
+            started = workflow.now()
+            result: StepResult = await workflow.execute_activity(
+                AGENT_STEP_ACTIVITY,
+                StepRequest(
+                    execution_id=run.execution_id, spec=spec, index=index, previous=previous
+                ),
+                task_queue=AI_TASK_QUEUE,
+                start_to_close_timeout=STEP_START_TO_CLOSE,
+                heartbeat_timeout=STEP_HEARTBEAT,
+                retry_policy=STEP_RETRY,
+                result_type=StepResult,
+            )
+            previous.append(result.message)
+            self._status.steps.append(
+                StepRecord(
+                    index=index,
+                    message=result.message,
+                    started_at=_iso(started),
+                    finished_at=_iso(workflow.now()),
+                )
+            )
+            usage = self._status.usage
+            usage.steps += 1
+            usage.input_tokens += result.input_tokens
+            usage.output_tokens += result.output_tokens
+            self._touch()
+            if result.done:
+                return result.message
+        raise ApplicationError(
+            f"agent did not finish within max_steps={max_steps}", type="MaxStepsExceeded"
+        )
+
+    def _record_agent_end(self, agent: asyncio.Task[str]) -> None:
+        try:
+            output = agent.result()
+        except (FailureError, asyncio.CancelledError) as err:
+            self._finish(Phase.FAILED, error=_describe(err))
+        else:
+            self._status.output = output
+            self._finish(Phase.COMPLETED)
+
+    # -- callbacks -------------------------------------------------------------
+
+    def _attach(self, callback: CallbackRef) -> None:
+        if any(cb.ref.fingerprint == callback.fingerprint for cb in self._callbacks):
+            return
+        for older in self._callbacks:
+            if older.state == "pending" and older.same_caller(callback):
+                if older.ref.attempt >= callback.attempt:
+                    return  # a late signal from an older attempt
+                older.state = "stale"  # superseded by a newer attempt of the same caller
+                if older.keeper is not None:
+                    older.keeper.cancel()
+        attached = _Attached(ref=callback)
+        self._callbacks.append(attached)
+        if not self._status.phase.terminal:
+            attached.keeper = asyncio.create_task(self._keep_alive(attached))
+
+    async def _keep_alive(self, attached: _Attached) -> None:
+        window = self._window(attached.ref)
+        if window <= timedelta(0):
+            attached.state = "stale"
+            return
+        try:
+            verdict: CallerVerdict = await workflow.execute_activity(
+                KEEP_CALLER_ALIVE_ACTIVITY,
+                KeepAliveRequest(callback=attached.ref, execution_id=self._status.execution_id),
+                task_queue=ORCHESTRATOR_TASK_QUEUE,
+                schedule_to_close_timeout=window,
+                heartbeat_timeout=KEEPER_HEARTBEAT,
+                retry_policy=KEEPER_RETRY,
+                result_type=CallerVerdict,
+            )
+        except (ActivityError, asyncio.CancelledError):
+            return
+        if verdict is CallerVerdict.CANCEL_REQUESTED and attached.state == "pending":
+            self._caller_cancelled = True
+        elif verdict is CallerVerdict.STALE and attached.state == "pending":
+            attached.state = "stale"
+
+    def _window(self, callback: CallbackRef) -> timedelta:
+        return datetime.fromisoformat(callback.expires_at) - workflow.now()
+
+    async def _deliver_all(self, *, caller_cancelled: bool) -> None:
+        # Signals may attach more callbacks while we deliver: loop until none is pending.
+        while pending := [cb for cb in self._callbacks if cb.state == "pending"]:
+            for attached in pending:
+                attached.state = "delivering"
+            await asyncio.gather(*(self._deliver(cb, caller_cancelled) for cb in pending))
+
+    async def _deliver(self, attached: _Attached, caller_cancelled: bool) -> None:
+        status = self._status
+        request = DeliveryRequest(
+            callback=attached.ref,
+            execution_id=status.execution_id,
+            phase=status.phase,
+            result=status.to_result() if status.phase is Phase.COMPLETED else None,
+            error=status.error,
+            caller_cancelled=caller_cancelled,
+        )
+        try:
+            outcome: DeliveryOutcome = await workflow.execute_activity(
+                DELIVER_CALLBACK_ACTIVITY,
+                request,
+                task_queue=ORCHESTRATOR_TASK_QUEUE,
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=max(self._window(attached.ref), MIN_DELIVERY_WINDOW),
+                retry_policy=DELIVERY_RETRY,
+                result_type=DeliveryOutcome,
+            )
+        except ActivityError:
+            attached.state = "error"
+            workflow.logger.warning(
+                "callback %s could not be delivered before it expired", attached.ref.fingerprint
+            )
+            return
+        attached.state = outcome.value
+
+    # -- status ----------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self._status.updated_at = _iso(workflow.now())
+
+    def _set_phase(self, phase: Phase) -> None:
+        self._status.phase = phase
+        self._touch()
+
+    def _finish(self, phase: Phase, *, error: str = "") -> None:
+        self._status.error = error
+        self._status.finished_at = _iso(workflow.now())
+        self._set_phase(phase)
+
+
+@workflow.defn(name=REDELIVER_WORKFLOW)
+class RedeliverCallbackWorkflow:
+    """Hands a finished run's stored outcome to a caller attempt that arrived after the end.
+
+    stigma-api starts it when a retried CallAgent attempt re-attaches to a run that
+    has already closed: the delivery is then as durable and as retried as any other.
+    """
+
+    @workflow.run
+    async def run(self, request: DeliveryRequest) -> DeliveryOutcome:
+        outcome: DeliveryOutcome = await workflow.execute_activity(
+            DELIVER_CALLBACK_ACTIVITY,
+            request,
+            start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=max(
+                datetime.fromisoformat(request.callback.expires_at) - workflow.now(),
+                MIN_DELIVERY_WINDOW,
+            ),
+            retry_policy=DELIVERY_RETRY,
+            result_type=DeliveryOutcome,
+        )
+        return outcome

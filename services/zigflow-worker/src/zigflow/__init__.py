@@ -1,0 +1,1 @@
+"""Zigflow: Serverless Workflow DSL 1.0 definitions run as Temporal workflows."""

@@ -1,0 +1,123 @@
+"""The CallAgent activity: the Zigflow half of the token handshake.
+
+It signs its own task token into a callback envelope, hands it to stigma-api with
+StartAgent and goes pending with ``raise_complete_async()``: no slot, thread or
+memory is held while the agent runs. Stigma completes, fails or cancels this
+activity when the agent ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import grpc
+from agent_contract import (
+    AGENT_REJECTED_ERROR,
+    CALL_AGENT_ACTIVITY,
+    AgentSpecData,
+)
+from callback_token import CallbackSigner, fingerprint
+from service_kit import log_context
+from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_VALIDITY = timedelta(hours=24)
+# Refusals that no retry can fix; anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) is retried.
+_FINAL_CODES = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED,
+     grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
+)
+
+
+@dataclass
+class AgentCall:
+    """What a ``call: agent`` task asks for, after its expressions were evaluated."""
+
+    spec: AgentSpecData
+
+
+def request_id_for(info: activity.Info) -> str:
+    """Stable across attempts of one call, distinct across calls and across runs."""
+    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+
+
+def spec_from_arguments(args: dict[str, Any]) -> AgentSpecData:
+    """The ``with`` map of a ``call: agent`` task as an agent spec."""
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+    return AgentSpecData(
+        input=text(args.get("input", "")),
+        model=str(args.get("model", "")),
+        name=str(args.get("name", "")),
+        instructions=text(args.get("instructions", "")),
+        max_steps=int(args.get("maxSteps", 0) or 0),
+        parameters={str(k): text(v) for k, v in (args.get("parameters") or {}).items()},
+        labels={str(k): text(v) for k, v in (args.get("labels") or {}).items()},
+    )
+
+
+class AgentCallActivities:
+    def __init__(
+        self,
+        *,
+        stub: agent_pb2_grpc.AgentServiceStub,
+        signer: CallbackSigner,
+        rpc_timeout: timedelta,
+    ) -> None:
+        self._stub = stub
+        self._signer = signer
+        self._rpc_timeout = rpc_timeout.total_seconds()
+
+    @activity.defn(name=CALL_AGENT_ACTIVITY)
+    async def call_agent(self, call: AgentCall) -> NoReturn:
+        info = activity.info()
+        token = self._signer.sign(
+            namespace=info.workflow_namespace,
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            activity_id=info.activity_id,
+            attempt=info.attempt,
+            task_token=info.task_token,
+            valid_for=info.start_to_close_timeout or DEFAULT_VALIDITY,
+            heartbeat_timeout=info.heartbeat_timeout,
+        )
+        request = agent_pb2.StartAgentRequest(
+            request_id=request_id_for(info),
+            spec=agent_pb2.AgentSpec(
+                name=call.spec.name,
+                instructions=call.spec.instructions,
+                input=call.spec.input,
+                model=call.spec.model,
+                max_steps=call.spec.max_steps,
+                parameters=call.spec.parameters,
+                labels=call.spec.labels,
+            ),
+            callback_token=token,
+        )
+        with log_context(token_fp=fingerprint(token)):
+            try:
+                response = await self._stub.StartAgent(request, timeout=self._rpc_timeout)
+            except grpc.aio.AioRpcError as err:
+                final = err.code() in _FINAL_CODES
+                logger.warning("StartAgent failed (%s): %s", err.code().name, err.details())
+                raise ApplicationError(
+                    f"stigma-api refused the agent call: {err.code().name}: {err.details()}",
+                    type=AGENT_REJECTED_ERROR if final else "StigmaUnavailable",
+                    non_retryable=final,
+                ) from None
+            logger.info(
+                "agent %s accepted (attempt %d, already_running=%s); activity now pending",
+                response.execution_id,
+                info.attempt,
+                response.already_running,
+            )
+        activity.raise_complete_async()

@@ -1,0 +1,19 @@
+"""The Serverless Workflow DSL 1.0 interpreter.
+
+``document`` loads and checks definitions, ``expressions`` evaluates jq ``${ }``
+expressions, ``interpreter`` walks the task list, and ``tasks`` holds one runner
+per task type.
+"""
+
+from zigflow.dsl.document import DefinitionError, WorkflowDocument, load_directory, load_document
+from zigflow.dsl.errors import DslError
+from zigflow.dsl.interpreter import Interpreter
+
+__all__ = [
+    "DefinitionError",
+    "DslError",
+    "Interpreter",
+    "WorkflowDocument",
+    "load_directory",
+    "load_document",
+]

@@ -1,0 +1,219 @@
+"""Loading and checking Serverless Workflow DSL 1.0 documents.
+
+A definition is refused at load time, with the file and the JSON path of the
+problem, rather than failing halfway through a run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zigflow.dsl import expressions
+from zigflow.dsl.durations import parse_duration
+
+TASK_TYPES = frozenset(
+    {"call", "do", "emit", "for", "fork", "listen", "raise", "run", "set", "switch", "try", "wait"}
+)
+SUPPORTED_TASK_TYPES = frozenset({"call", "do", "set"})
+SUPPORTED_CALLS = frozenset({"agent"})
+FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_DSL_VERSION = re.compile(r"^1\.0(\.\d+)?(-[0-9A-Za-z.]+)?$")
+
+Task = dict[str, Any]
+TaskList = list[tuple[str, Task]]
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot run; says which file and which JSON path."""
+
+    def __init__(self, source: str, path: str, problem: str) -> None:
+        super().__init__(f"{source}: {path}: {problem}")
+        self.source = source
+        self.path = path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class WorkflowDocument:
+    """A checked definition. Its workflow type is ``document.name`` unless the Zigflow
+    extension ``document.metadata.workflowType`` names another."""
+
+    source: str
+    dsl: str
+    namespace: str
+    name: str
+    version: str
+    tasks: TaskList
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def workflow_type(self) -> str:
+        metadata = self.raw["document"].get("metadata") or {}
+        return str(metadata.get("workflowType") or self.name)
+
+
+def as_task_list(entries: list[dict[str, Task]]) -> TaskList:
+    """The DSL's list of one-key maps as (name, task) pairs; the list was checked at load."""
+    return [(name, task) for entry in entries for name, task in entry.items()]
+
+
+def task_type(task: Task) -> str | None:
+    kinds = [key for key in task if key in TASK_TYPES]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def _expressions(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if expressions.is_expression(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _expressions(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _expressions(item, f"{path}[{index}]")
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, problem: str) -> DefinitionError:
+        return DefinitionError(self.source, path, problem)
+
+    def task_list(self, value: Any, path: str) -> TaskList:
+        if not isinstance(value, list) or not value:
+            raise self.fail(path, "must be a non-empty list of {name: task} entries")
+        tasks: TaskList = []
+        for index, entry in enumerate(value):
+            where = f"{path}[{index}]"
+            if not isinstance(entry, dict) or len(entry) != 1:
+                raise self.fail(where, "each entry must be a map with exactly one task name")
+            ((name, task),) = entry.items()
+            if not isinstance(name, str) or not name:
+                raise self.fail(where, "task name must be a non-empty string")
+            if any(existing == name for existing, _ in tasks):
+                raise self.fail(f"{where}.{name}", f"duplicate task name {name!r}")
+            if not isinstance(task, dict):
+                raise self.fail(f"{where}.{name}", "task must be a map")
+            tasks.append((name, task))
+        names = {name for name, _ in tasks}
+        for index, (name, task) in enumerate(tasks):
+            self.task(task, f"{path}[{index}].{name}", names)
+        return tasks
+
+    def task(self, task: Task, path: str, siblings: set[str]) -> None:
+        kind = task_type(task)
+        if kind is None:
+            found = sorted(k for k in task if k in TASK_TYPES) or "none"
+            raise self.fail(
+                path, f"a task needs exactly one type key of {sorted(TASK_TYPES)} (found {found})"
+            )
+        if kind not in SUPPORTED_TASK_TYPES:
+            raise self.fail(f"{path}.{kind}", f"task type {kind!r} is not supported yet")
+        then = task.get("then")
+        if then is not None and then not in FLOW_DIRECTIVES and then not in siblings:
+            raise self.fail(f"{path}.then", f"{then!r} is neither a flow directive nor a task here")
+        for where, expression in _expressions(task, path):
+            try:
+                expressions.check(expression)
+            except expressions.ExpressionError as err:
+                raise self.fail(where, str(err)) from None
+        if "timeout" in task:
+            self.duration((task["timeout"] or {}).get("after"), f"{path}.timeout.after")
+        if kind == "do":
+            self.task_list(task["do"], f"{path}.do")
+        elif kind == "set":
+            if not isinstance(task["set"], dict | str):
+                raise self.fail(f"{path}.set", "must be a map or an expression")
+        elif kind == "call":
+            self.call(task, path)
+
+    def call(self, task: Task, path: str) -> None:
+        if task["call"] not in SUPPORTED_CALLS:
+            raise self.fail(
+                f"{path}.call", f"call {task['call']!r} is not supported yet (supported: agent)"
+            )
+        args = task.get("with")
+        if not isinstance(args, dict):
+            raise self.fail(f"{path}.with", "call: agent needs a 'with' map")
+        for key in ("model", "input"):
+            if key not in args:
+                raise self.fail(f"{path}.with.{key}", "is required for call: agent")
+        if "heartbeat" in args:
+            self.duration(args["heartbeat"], f"{path}.with.heartbeat")
+
+    def duration(self, value: Any, path: str) -> None:
+        try:
+            parse_duration(value, where=path)
+        except ValueError as err:
+            raise self.fail(path, str(err).removeprefix(f"{path}: ")) from None
+
+
+def parse_document(data: Any, *, source: str) -> WorkflowDocument:
+    checker = _Checker(source)
+    if not isinstance(data, dict):
+        raise checker.fail("$", "a workflow definition must be a YAML map")
+    document = data.get("document")
+    if not isinstance(document, dict):
+        raise checker.fail("$.document", "is required")
+    for key in ("dsl", "namespace", "name", "version"):
+        if not isinstance(document.get(key), str) or not document[key]:
+            raise checker.fail(f"$.document.{key}", "is required and must be a string")
+    if not _DSL_VERSION.match(document["dsl"]):
+        raise checker.fail("$.document.dsl", f"version {document['dsl']!r} is not 1.0.x")
+    for key in ("namespace", "name"):
+        if not _NAME.match(document[key]):
+            raise checker.fail(
+                f"$.document.{key}", "must be lowercase letters, digits and dashes (RFC 1123)"
+            )
+    tasks = checker.task_list(data.get("do"), "$.do")
+    return WorkflowDocument(
+        source=source,
+        dsl=document["dsl"],
+        namespace=document["namespace"],
+        name=document["name"],
+        version=document["version"],
+        tasks=tasks,
+        raw=data,
+    )
+
+
+def load_document(path: Path) -> WorkflowDocument:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DefinitionError(str(path), "$", f"not valid YAML: {err}") from None
+    return parse_document(data, source=str(path))
+
+
+def load_directory(directory: Path) -> tuple[list[WorkflowDocument], list[DefinitionError]]:
+    """Load every *.yaml / *.yml definition; invalid ones are reported, the rest still load."""
+    documents: list[WorkflowDocument] = []
+    errors: list[DefinitionError] = []
+    seen: dict[str, str] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        try:
+            document = load_document(path)
+        except DefinitionError as err:
+            errors.append(err)
+            continue
+        if document.workflow_type in seen:
+            errors.append(
+                DefinitionError(
+                    str(path),
+                    "$.document.name",
+                    f"workflow type {document.workflow_type!r} is already defined by "
+                    f"{seen[document.workflow_type]}",
+                )
+            )
+            continue
+        seen[document.workflow_type] = str(path)
+        documents.append(document)
+    return documents, errors

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import logging
+
+import grpc
+from agent_contract import ZIGFLOW_TASK_QUEUE
+from callback_token import CallbackSigner
+from service_kit import SettingsLoadError, Telemetry, connect_temporal, wait_for_shutdown
+from stigma.agent.v1 import agent_pb2_grpc
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from zigflow.agent_call import AgentCallActivities
+from zigflow.dsl import load_directory
+from zigflow.settings import ZigflowSettings
+from zigflow.workflows import workflow_class
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(settings: ZigflowSettings) -> None:
+    """Load the definitions, then poll the zigflow task queue until SIGTERM."""
+    documents, errors = load_directory(settings.workflows_dir)
+    for error in errors:
+        logger.error("definition refused: %s", error)
+    if not documents:
+        raise SettingsLoadError(
+            f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
+        )
+    async with Telemetry(service="zigflow-worker") as telemetry:
+        client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
+        async with grpc.aio.insecure_channel(settings.stigma_address) as channel:
+            activities = AgentCallActivities(
+                stub=agent_pb2_grpc.AgentServiceStub(channel),
+                signer=CallbackSigner(settings.keyring),
+                rpc_timeout=settings.start_agent_timeout,
+            )
+            worker = Worker(
+                client,
+                task_queue=ZIGFLOW_TASK_QUEUE,
+                workflows=[workflow_class(document) for document in documents],
+                activities=[activities.call_agent],
+                workflow_runner=UnsandboxedWorkflowRunner(),
+                max_concurrent_activities=settings.max_concurrent_activities,
+                graceful_shutdown_timeout=settings.graceful_shutdown,
+            )
+            async with worker:
+                logger.info(
+                    "zigflow-worker polling %s with workflows: %s",
+                    ZIGFLOW_TASK_QUEUE,
+                    ", ".join(d.workflow_type for d in documents),
+                )
+                await wait_for_shutdown()

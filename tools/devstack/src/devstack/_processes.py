@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+logger = logging.getLogger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the supervisor dies, so nothing is orphaned."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class StartupError(RuntimeError):
+    """A process of the stack did not come up; the message ends with its last log lines."""
+
+
+class ServiceProcess:
+    """One child process with its log file, stopped the way a container would be."""
+
+    def __init__(
+        self, *, name: str, argv: Sequence[str], env: Mapping[str, str], log_file: Path
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.log_file = log_file
+        self._process: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_file.open("ab")
+        self._process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env={**os.environ, **self.env},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches only the supervisor
+            preexec_fn=_die_with_parent,
+        )
+        logger.info("started %s (pid %d), log: %s", self.name, self._process.pid, self.log_file)
+
+    def raise_if_exited(self) -> None:
+        if self._process is not None and self._process.returncode is not None:
+            raise StartupError(
+                f"{self.name} exited with code {self._process.returncode}\n{self.tail()}"
+            )
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def stop(self, *, grace: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds. Returns the exit code."""
+        process = self._process
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+            except TimeoutError:
+                logger.warning("%s ignored SIGTERM for %.0fs: killing it", self.name, grace)
+                await self.kill()
+        self._close_log()
+        return process.returncode
+
+    async def kill(self) -> None:
+        """SIGKILL with no chance to clean up: what a crash looks like."""
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

