@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
-from stigma.agent.v1.callback_pb2 import CallbackTarget, SignedCallback
 
 from callback_token._errors import TokenError, TokenRejection
 from callback_token._keys import KeyRing
+from stigma.agent.v1.callback_pb2 import CallbackTarget, SignedCallback
 
 # Signed tokens are small; anything far larger is hostile or a mistake.
 MAX_TOKEN_BYTES = 16 * 1024
@@ -147,15 +147,11 @@ class CallbackVerifier:
         if target.expires_at.ToDatetime(tzinfo=UTC) <= moment - CLOCK_SKEW:
             raise TokenError(TokenRejection.EXPIRED, "callback_token has expired")
         if target.issued_at.ToDatetime(tzinfo=UTC) > moment + CLOCK_SKEW:
-            raise TokenError(
-                TokenRejection.NOT_YET_VALID, "callback_token is issued in the future"
-            )
+            raise TokenError(TokenRejection.NOT_YET_VALID, "callback_token is issued in the future")
         if target.namespace not in self._namespaces:
             raise TokenError(
                 TokenRejection.WRONG_NAMESPACE,
                 f"callback_token targets namespace {target.namespace[:64]!r}, "
                 "which this server does not serve",
             )
-        return VerifiedCallback(
-            target=target, key_id=signed.key_id, fingerprint=fingerprint(token)
-        )
+        return VerifiedCallback(target=target, key_id=signed.key_id, fingerprint=fingerprint(token))

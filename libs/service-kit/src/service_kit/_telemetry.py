@@ -35,9 +35,10 @@ class Telemetry:
         return TracingInterceptor()
 
     async def __aenter__(self) -> Telemetry:
-        if any(os.environ.get(name) for name in _ENDPOINT_VARS) and os.environ.get(
-            "OTEL_SDK_DISABLED", "false"
-        ).lower() != "true":
+        if (
+            any(os.environ.get(name) for name in _ENDPOINT_VARS)
+            and os.environ.get("OTEL_SDK_DISABLED", "false").lower() != "true"
+        ):
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             resource = Resource.create({SERVICE_NAME: self.service})

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from service_kit import run_service
-
 from ai_worker.settings import AiWorkerSettings
 from ai_worker.worker import serve
+from service_kit import run_service
 
 
 def run() -> None:

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import logging
 
-from agent_contract import AGENT_STEP_ACTIVITY, StepRequest, StepResult
-from service_kit import log_context
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agent_contract import AGENT_STEP_ACTIVITY, StepRequest, StepResult
 from ai_worker.providers import ProviderError, ProviderRegistry
+from service_kit import log_context
 
 logger = logging.getLogger(__name__)
 

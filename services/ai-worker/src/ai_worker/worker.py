@@ -3,13 +3,13 @@ from __future__ import annotations
 import logging
 
 import httpx
-from agent_contract import AI_TASK_QUEUE
-from service_kit import Telemetry, connect_temporal, load_settings, wait_for_shutdown
 from temporalio.worker import Worker
 
+from agent_contract import AI_TASK_QUEUE
 from ai_worker.activities import AgentStepActivities
 from ai_worker.providers import OpenAIProvider, ProviderRegistry, ScriptedProvider
 from ai_worker.settings import AiWorkerSettings, OpenAISettings
+from service_kit import Telemetry, connect_temporal, load_settings, wait_for_shutdown
 
 logger = logging.getLogger(__name__)
 

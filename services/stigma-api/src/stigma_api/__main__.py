@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from service_kit import run_service
-
-from stigma_api.settings import ApiSettings
 from stigma_api.server import serve
+from stigma_api.settings import ApiSettings
 
 
 def run() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent_contract import AgentSpecData, ExecutionStatus, Phase
 from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent_contract import AgentSpecData, ExecutionStatus, Phase
 from stigma.agent.v1 import agent_pb2
 
 _PHASES = {

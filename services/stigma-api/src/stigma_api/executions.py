@@ -7,6 +7,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
 from agent_contract import (
     AGENT_WORKFLOW,
     ATTACH_CALLBACK_SIGNAL,
@@ -23,10 +28,6 @@ from agent_contract import (
     execution_id_for,
 )
 from callback_token import VerifiedCallback
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +127,10 @@ class Executions:
 
     async def status(self, execution_id: str) -> ExecutionStatus:
         try:
-            return await self._handle(execution_id).query(
+            status: ExecutionStatus = await self._handle(execution_id).query(
                 STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=QUERY_TIMEOUT
             )
+            return status
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise ExecutionNotFound(execution_id) from None

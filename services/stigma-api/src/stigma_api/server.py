@@ -3,12 +3,12 @@ from __future__ import annotations
 import logging
 
 import grpc
-from callback_token import CallbackVerifier
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from callback_token import CallbackVerifier
 from service_kit import Telemetry, connect_temporal, temporal_namespace, wait_for_shutdown
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
-
 from stigma_api.executions import Executions
 from stigma_api.servicer import AgentService
 from stigma_api.settings import ApiSettings
@@ -37,12 +37,15 @@ async def serve(settings: ApiSettings) -> None:
             watch_interval=settings.watch_poll_interval,
         )
         server = grpc.aio.server()
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(service, server)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         port = server.add_insecure_port(settings.listen_address)

@@ -9,12 +9,12 @@ from datetime import timedelta
 from typing import TypeVar
 
 import grpc
-from callback_token import CallbackVerifier, TokenError
-from service_kit import log_context
-from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from callback_token import CallbackVerifier, TokenError
+from service_kit import log_context
+from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_api.conversions import execution_to_proto
 from stigma_api.executions import ExecutionNotFound, Executions, callback_ref
 from stigma_api.validation import InvalidRequest, Limits, validate_execution_id, validate_start
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
+class AgentService(agent_pb2_grpc.AgentServiceServicer):
     def __init__(
         self,
         *,
@@ -54,9 +54,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
         fields = {"token_fp": verified.fingerprint} if verified else {}
         with log_context(request_id=request.request_id, **fields):
             accepted = await self._temporal(
-                context, self._executions.start(
-                    request_id=request.request_id, spec=spec, callback=callback
-                )
+                context,
+                self._executions.start(request_id=request.request_id, spec=spec, callback=callback),
             )
             logger.info(
                 "accepted %s (mode=%s, already_running=%s)",
@@ -107,9 +106,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
             raise  # unreachable: abort raises
 
-    async def _temporal(
-        self, context: grpc.aio.ServicerContext, call: Awaitable[T]
-    ) -> T:
+    async def _temporal(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
         """Map Temporal's failures to the status codes the contract promises."""
         try:
             return await call
@@ -121,10 +118,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
             code = (
                 grpc.StatusCode.UNAVAILABLE
                 if err.status
-                in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+                in (
+                    RPCStatusCode.UNAVAILABLE,
+                    RPCStatusCode.DEADLINE_EXCEEDED,
+                    RPCStatusCode.CANCELLED,
+                )
                 else grpc.StatusCode.INTERNAL
             )
             logger.error("Temporal call failed: %s %s", err.status.name, err.message)
             await context.abort(code, f"Temporal unavailable, retry later ({err.status.name})")
         raise AssertionError("unreachable: context.abort raises")
-

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from callback_token import KeyRing
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
+
+from callback_token import KeyRing
 from service_kit import ServiceSettings
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from service_kit import run_service
-
 from stigma_orchestrator.settings import OrchestratorSettings
 from stigma_orchestrator.worker import serve
 

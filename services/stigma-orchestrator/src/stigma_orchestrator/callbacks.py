@@ -14,6 +14,11 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from temporalio import activity
+from temporalio.client import AsyncActivityCancelledError, AsyncActivityHandle, Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
 from agent_contract import (
     AGENT_CANCELLED_ERROR,
     AGENT_FAILED_ERROR,
@@ -29,10 +34,6 @@ from agent_contract import (
     Phase,
 )
 from service_kit import log_context
-from temporalio import activity
-from temporalio.client import AsyncActivityCancelledError, AsyncActivityHandle, Client
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +119,9 @@ class CallbackActivities:
                         return CallerVerdict.CANCEL_REQUESTED
                 except RPCError as err:
                     if err.status in _GONE:
-                        logger.info("caller attempt %d is gone: stop keeping it alive",
-                                    callback.attempt)
+                        logger.info(
+                            "caller attempt %d is gone: stop keeping it alive", callback.attempt
+                        )
                         return CallerVerdict.STALE
                     logger.warning("heartbeat to caller failed (%s); will retry", err.status)
                 activity.heartbeat()
@@ -128,7 +130,7 @@ class CallbackActivities:
     async def _progress(self, execution_id: str) -> dict[str, Any]:
         """What the caller sees as heartbeat details: phase, step count, execution id."""
         details: dict[str, Any] = {"execution_id": execution_id, "phase": Phase.RUNNING.value}
-        workflow_id = activity.info().workflow_id
+        workflow_id = activity.info().workflow_id or execution_id
         try:
             status = await self._client.get_workflow_handle(workflow_id).query(
                 STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=timedelta(seconds=5)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pydantic_settings import SettingsConfigDict
+
 from service_kit import ServiceSettings
 
 

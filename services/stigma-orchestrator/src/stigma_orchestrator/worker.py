@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import logging
 
-from agent_contract import ORCHESTRATOR_TASK_QUEUE
-from service_kit import Telemetry, connect_temporal, wait_for_shutdown
 from temporalio.worker import Worker
 
+from agent_contract import ORCHESTRATOR_TASK_QUEUE
+from service_kit import Telemetry, connect_temporal, wait_for_shutdown
 from stigma_orchestrator.callbacks import CallbackActivities
 from stigma_orchestrator.settings import OrchestratorSettings
 from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow

@@ -44,7 +44,9 @@ STEP_START_TO_CLOSE = timedelta(minutes=10)
 STEP_HEARTBEAT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 KEEPER_HEARTBEAT = timedelta(seconds=10)
-KEEPER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5))
+KEEPER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
+)
 DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from service_kit import run_service
-
 from zigflow.settings import ZigflowSettings
 from zigflow.worker import serve
 

@@ -15,6 +15,9 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 import grpc
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
 from agent_contract import (
     AGENT_REJECTED_ERROR,
     CALL_AGENT_ACTIVITY,
@@ -23,16 +26,18 @@ from agent_contract import (
 from callback_token import CallbackSigner, fingerprint
 from service_kit import log_context
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_VALIDITY = timedelta(hours=24)
 # Refusals that no retry can fix; anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) is retried.
 _FINAL_CODES = frozenset(
-    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED,
-     grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNIMPLEMENTED}
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
 )
 
 
@@ -54,14 +59,20 @@ def spec_from_arguments(args: dict[str, Any]) -> AgentSpecData:
     def text(value: Any) -> str:
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
+    def mapping(key: str) -> dict[str, str]:
+        values = args.get(key) or {}
+        if not isinstance(values, dict):
+            raise TypeError(f"{key} must be a map, got {type(values).__name__}")
+        return {str(k): text(v) for k, v in values.items()}
+
     return AgentSpecData(
         input=text(args.get("input", "")),
         model=str(args.get("model", "")),
         name=str(args.get("name", "")),
         instructions=text(args.get("instructions", "")),
         max_steps=int(args.get("maxSteps", 0) or 0),
-        parameters={str(k): text(v) for k, v in (args.get("parameters") or {}).items()},
-        labels={str(k): text(v) for k, v in (args.get("labels") or {}).items()},
+        parameters=mapping("parameters"),
+        labels=mapping("labels"),
     )
 
 
@@ -80,6 +91,12 @@ class AgentCallActivities:
     @activity.defn(name=CALL_AGENT_ACTIVITY)
     async def call_agent(self, call: AgentCall) -> NoReturn:
         info = activity.info()
+        if not (info.workflow_namespace and info.workflow_id and info.workflow_run_id):
+            raise ApplicationError(
+                "CallAgent runs only inside a workflow (it completes the workflow's activity)",
+                type=AGENT_REJECTED_ERROR,
+                non_retryable=True,
+            )
         token = self._signer.sign(
             namespace=info.workflow_namespace,
             workflow_id=info.workflow_id,

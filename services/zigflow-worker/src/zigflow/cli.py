@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agent_contract import ZIGFLOW_TASK_QUEUE
-from service_kit import connect_temporal
 from temporalio.client import Client, WorkflowFailureError
 
+from agent_contract import ZIGFLOW_TASK_QUEUE
+from service_kit import connect_temporal
 from zigflow.dsl import DefinitionError, WorkflowDocument, load_document
 
 

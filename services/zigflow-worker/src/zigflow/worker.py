@@ -3,12 +3,12 @@ from __future__ import annotations
 import logging
 
 import grpc
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
 from agent_contract import ZIGFLOW_TASK_QUEUE
 from callback_token import CallbackSigner
 from service_kit import SettingsLoadError, Telemetry, connect_temporal, wait_for_shutdown
 from stigma.agent.v1 import agent_pb2_grpc
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-
 from zigflow.agent_call import AgentCallActivities
 from zigflow.dsl import load_directory
 from zigflow.settings import ZigflowSettings
@@ -30,7 +30,7 @@ async def serve(settings: ZigflowSettings) -> None:
         client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
         async with grpc.aio.insecure_channel(settings.stigma_address) as channel:
             activities = AgentCallActivities(
-                stub=agent_pb2_grpc.AgentServiceStub(channel),
+                stub=agent_pb2_grpc.AgentServiceStub(channel),  # type: ignore[no-untyped-call]
                 signer=CallbackSigner(settings.keyring),
                 rpc_timeout=settings.start_agent_timeout,
             )

@@ -10,13 +10,13 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
-from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
 from devstack._processes import ServiceProcess, StartupError
 from devstack._temporal import TemporalDevServer, free_port
 
@@ -113,7 +113,7 @@ class LocalStack:
         self._client = await Client.connect(self.temporal.address)
         await asyncio.gather(*(self.start_service(name) for name in SERVICES))
 
-    async def start_service(self, name: str, *, timeout: float = 60.0) -> None:
+    async def start_service(self, name: str, *, ready_within: float = 60.0) -> None:
         """(Re)start one service and wait until it really serves."""
         process = self.services[name]
         if process.running:
@@ -121,11 +121,11 @@ class LocalStack:
         await process.start()
         _, task_queue = SERVICES[name]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + ready_within
         while not await self._ready(name, process, task_queue):
             process.raise_if_exited()
             if loop.time() > deadline:
-                raise StartupError(f"{name} not ready after {timeout:.0f}s\n{process.tail()}")
+                raise StartupError(f"{name} not ready after {ready_within:.0f}s\n{process.tail()}")
             await asyncio.sleep(0.1)
 
     async def _ready(self, name: str, process: ServiceProcess, task_queue: str | None) -> bool:
@@ -171,7 +171,9 @@ class LocalStack:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()

@@ -68,11 +68,11 @@ class TemporalDevServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    async def start(self, *, timeout: float = 60.0) -> None:
+    async def start(self, *, ready_within: float = 60.0) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         await self.process.start()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + ready_within
         while True:
             self.process.raise_if_exited()
             try:
@@ -81,7 +81,7 @@ class TemporalDevServer:
             except RuntimeError:
                 if loop.time() > deadline:
                     raise StartupError(
-                        f"Temporal dev server not ready on {self.address} after {timeout:.0f}s\n"
+                        f"Temporal not ready on {self.address} after {ready_within:.0f}s\n"
                         + self.process.tail()
                     ) from None
                 await asyncio.sleep(0.2)
@@ -95,7 +95,9 @@ class TemporalDevServer:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()

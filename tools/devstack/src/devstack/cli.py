@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowFailureError
-from zigflow.cli import failure_message, start_and_wait
-from zigflow.dsl import load_document
 
 from devstack._stack import REPO_ROOT, LocalStack, StackConfig
+from zigflow.cli import failure_message, start_and_wait
+from zigflow.dsl import load_document
 
 DEFAULT_STATE = REPO_ROOT / ".state"
 DEMO_WORKFLOW = REPO_ROOT / "examples" / "hello-agent.yaml"

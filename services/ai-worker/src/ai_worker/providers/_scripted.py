@@ -4,9 +4,9 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent_contract import StepRequest, StepResult
 from temporalio import activity
 
+from agent_contract import StepRequest, StepResult
 from ai_worker.providers._base import ProviderError
 
 HEARTBEAT_EVERY = 1.0
@@ -94,7 +94,7 @@ class ScriptedProvider:
                     "execution_id": request.execution_id,
                 }
             )
-        except (KeyError, ValueError, IndexError) as err:
+        except (KeyError, ValueError, IndexError, AttributeError, TypeError) as err:
             raise ProviderError(
                 f"parameters.output is not a valid template: {err}",
                 error_type="InvalidParameters",

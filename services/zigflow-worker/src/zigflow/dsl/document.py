@@ -23,6 +23,8 @@ TASK_TYPES = frozenset(
 SUPPORTED_TASK_TYPES = frozenset({"call", "do", "set"})
 SUPPORTED_CALLS = frozenset({"agent"})
 FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
+# Task and document fields the interpreter reads as maps ({from: ...}, {as: ...}, {after: ...}).
+MAP_FIELDS = ("input", "output", "export", "timeout")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DSL_VERSION = re.compile(r"^1\.0(\.\d+)?(-[0-9A-Za-z.]+)?$")
 
@@ -118,15 +120,20 @@ class _Checker:
         if kind not in SUPPORTED_TASK_TYPES:
             raise self.fail(f"{path}.{kind}", f"task type {kind!r} is not supported yet")
         then = task.get("then")
-        if then is not None and then not in FLOW_DIRECTIVES and then not in siblings:
+        if then is not None and (
+            not isinstance(then, str) or (then not in FLOW_DIRECTIVES and then not in siblings)
+        ):
             raise self.fail(f"{path}.then", f"{then!r} is neither a flow directive nor a task here")
+        for key in MAP_FIELDS:
+            if key in task and not isinstance(task[key], dict):
+                raise self.fail(f"{path}.{key}", "must be a map")
         for where, expression in _expressions(task, path):
             try:
                 expressions.check(expression)
             except expressions.ExpressionError as err:
                 raise self.fail(where, str(err)) from None
         if "timeout" in task:
-            self.duration((task["timeout"] or {}).get("after"), f"{path}.timeout.after")
+            self.duration(task["timeout"].get("after"), f"{path}.timeout.after")
         if kind == "do":
             self.task_list(task["do"], f"{path}.do")
         elif kind == "set":
@@ -136,7 +143,7 @@ class _Checker:
             self.call(task, path)
 
     def call(self, task: Task, path: str) -> None:
-        if task["call"] not in SUPPORTED_CALLS:
+        if not isinstance(task["call"], str) or task["call"] not in SUPPORTED_CALLS:
             raise self.fail(
                 f"{path}.call", f"call {task['call']!r} is not supported yet (supported: agent)"
             )
@@ -173,6 +180,11 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
             raise checker.fail(
                 f"$.document.{key}", "must be lowercase letters, digits and dashes (RFC 1123)"
             )
+    if not isinstance(document.get("metadata") or {}, dict):
+        raise checker.fail("$.document.metadata", "must be a map")
+    for key in ("input", "output"):
+        if key in data and not isinstance(data[key], dict):
+            raise checker.fail(f"$.{key}", "must be a map")
     tasks = checker.task_list(data.get("do"), "$.do")
     return WorkflowDocument(
         source=source,

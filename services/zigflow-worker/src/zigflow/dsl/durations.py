@@ -21,7 +21,10 @@ def parse_duration(value: Any, *, where: str) -> timedelta:
         if not match or value.strip() in ("P", "PT"):
             raise ValueError(f"{where}: {value!r} is not an ISO 8601 duration such as 'PT30S'")
         parts = {k: float(v) for k, v in match.groupdict().items() if v}
-        return timedelta(**parts)
+        try:
+            return timedelta(**parts)
+        except OverflowError:
+            raise ValueError(f"{where}: {value!r} is too long a duration") from None
     if isinstance(value, dict):
         unknown = set(value) - set(_UNITS)
         if unknown:
@@ -30,4 +33,6 @@ def parse_duration(value: Any, *, where: str) -> timedelta:
             return timedelta(**{k: float(v) for k, v in value.items()})
         except (TypeError, ValueError):
             raise ValueError(f"{where}: duration values must be numbers") from None
+        except OverflowError:
+            raise ValueError(f"{where}: {value!r} is too long a duration") from None
     raise ValueError(f"{where}: expected an ISO 8601 string or an object of {', '.join(_UNITS)}")

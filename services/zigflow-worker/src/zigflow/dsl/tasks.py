@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
 from agent_contract import (
     AGENT_CANCELLED_ERROR,
     AGENT_FAILED_ERROR,
@@ -12,9 +15,6 @@ from agent_contract import (
     CALL_AGENT_ACTIVITY,
     ZIGFLOW_TASK_QUEUE,
 )
-from temporalio import workflow
-from temporalio.common import RetryPolicy
-
 from zigflow.agent_call import AgentCall, spec_from_arguments
 from zigflow.dsl.document import as_task_list
 from zigflow.dsl.durations import parse_duration

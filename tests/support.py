@@ -1,0 +1,47 @@
+"""Small helpers the integration tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle
+
+from agent_contract import ZIGFLOW_TASK_QUEUE
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def start_dsl(
+    client: Client, workflow_type: str, payload: Any, *, workflow_id: str | None = None
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        workflow_type,
+        payload,
+        id=workflow_id or unique(workflow_type),
+        task_queue=ZIGFLOW_TASK_QUEUE,
+    )
+
+
+async def history_events(
+    handle: WorkflowHandle[Any, Any], kind: EventType.ValueType
+) -> list[HistoryEvent]:
+    return [event async for event in handle.fetch_history_events() if event.event_type == kind]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float = 30.0, every: float = 0.1
+) -> None:
+    """Poll ``check`` until it is true; fail after ``within`` seconds. No fixed sleeps."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(every)
