@@ -1,0 +1,139 @@
+"""The key ring: CALLBACK_KEYS parsing, rotation, and secrets that never show."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callback_token import (
+    CallbackSigner,
+    CallbackVerifier,
+    KeyRing,
+    KeyRingError,
+    TokenError,
+    TokenRejection,
+)
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+OLD = "old-secret-0123456789abcdef"
+NEW = "new-secret-fedcba9876543210"
+
+
+def _sign(keys: KeyRing) -> bytes:
+    return CallbackSigner(keys).sign(
+        namespace="default",
+        workflow_id="wf",
+        run_id="run",
+        activity_id="1",
+        attempt=1,
+        task_token=b"task-token",
+        valid_for=timedelta(hours=1),
+        now=NOW,
+    )
+
+
+def _verify(keys: KeyRing, token: bytes) -> str:
+    return CallbackVerifier(keys, namespaces=["default"]).verify(token, now=NOW).key_id
+
+
+def test_parse_keeps_order_and_the_first_key_signs() -> None:
+    ring = KeyRing.parse(f"new:{NEW},old:{OLD}")
+    assert list(ring) == ["new", "old"]
+    assert len(ring) == 2
+    assert ring.signing_key_id == "new"
+    assert ring["new"] == NEW.encode()
+    assert ring["old"] == OLD.encode()
+    assert "old" in ring
+    assert ring.get("missing") is None
+    with pytest.raises(KeyError):
+        ring["missing"]
+
+
+def test_parse_tolerates_spaces_and_empty_items() -> None:
+    ring = KeyRing.parse(f"  new:{NEW} , ,old:{OLD},  ")
+    assert list(ring) == ["new", "old"]
+
+
+def test_secret_may_contain_colons() -> None:
+    assert KeyRing.parse("k:abc:def:0123456789")["k"] == b"abc:def:0123456789"
+
+
+def test_minimum_secret_length_counts_bytes() -> None:
+    assert KeyRing.parse("k:" + "x" * 16)["k"] == b"x" * 16
+    # Eight two-byte characters are sixteen bytes.
+    assert len(KeyRing.parse("k:" + "é" * 8)["k"]) == 16
+    with pytest.raises(KeyRingError, match="at least 16 bytes"):
+        KeyRing.parse("k:" + "x" * 15)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "at least one"),
+        (" , ,", "at least one"),
+        ("no-separator-0123456789", "must look like 'key_id:secret'"),
+        (":0123456789abcdef0123", "must look like 'key_id:secret'"),
+        ("k:", "must look like 'key_id:secret'"),
+        (f"a:{OLD},broken", "key #2"),
+        ("k:short", "at least 16 bytes"),
+        (f"k:{OLD},k:{NEW}", "appears twice"),
+    ],
+)
+def test_parse_errors(spec: str, message: str) -> None:
+    with pytest.raises(KeyRingError, match=message):
+        KeyRing.parse(spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [f"k:{OLD},k:{NEW}", "k:short-secret", f"good:{OLD},bad:tiny"],
+)
+def test_parse_errors_do_not_show_secrets(spec: str) -> None:
+    with pytest.raises(KeyRingError) as caught:
+        KeyRing.parse(spec)
+    for secret in (OLD, NEW, "short-secret", "tiny"):
+        assert secret not in str(caught.value)
+
+
+def test_key_ring_error_is_a_value_error() -> None:
+    assert issubclass(KeyRingError, ValueError)
+
+
+def test_repr_never_shows_a_secret() -> None:
+    ring = KeyRing.parse(f"new:{NEW},old:{OLD}")
+    for shown in (repr(ring), str(ring), f"{ring!r}", f"{ring}", repr([ring]), repr({"k": ring})):
+        assert NEW not in shown
+        assert OLD not in shown
+        assert repr(NEW.encode()) not in shown
+        assert NEW.encode().hex() not in shown
+    assert "new" in repr(ring)
+    assert "old" in repr(ring)
+
+
+def test_rotation_old_token_verifies_while_the_old_key_is_listed() -> None:
+    old_ring = KeyRing.parse(f"old:{OLD}")
+    rotated = KeyRing.parse(f"new:{NEW},old:{OLD}")
+    old_token = _sign(old_ring)
+
+    assert _verify(old_ring, old_token) == "old"
+    # Step 1/2: every verifier lists both keys; the signer moves to the new key.
+    assert _verify(rotated, old_token) == "old"
+    new_token = _sign(rotated)
+    assert _verify(rotated, new_token) == "new"
+    # A verifier that added the new key at the end also takes new tokens.
+    assert _verify(KeyRing.parse(f"old:{OLD},new:{NEW}"), new_token) == "new"
+
+    # Step 3: "old" is dropped; its tokens are refused, the new ones still pass.
+    dropped = KeyRing.parse(f"new:{NEW}")
+    with pytest.raises(TokenError) as caught:
+        _verify(dropped, old_token)
+    assert caught.value.reason is TokenRejection.UNKNOWN_KEY
+    assert _verify(dropped, new_token) == "new"
+
+
+def test_same_key_id_with_another_secret_is_a_bad_signature() -> None:
+    token = _sign(KeyRing.parse(f"old:{OLD}"))
+    with pytest.raises(TokenError) as caught:
+        _verify(KeyRing.parse(f"old:{NEW}"), token)
+    assert caught.value.reason is TokenRejection.BAD_SIGNATURE
