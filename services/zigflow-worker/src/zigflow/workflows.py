@@ -9,27 +9,51 @@ and checked by replay tests; see docs/adr/0003-unsandboxed-dsl-workflows.md.
 from __future__ import annotations
 
 import types
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RawValue
 
 from zigflow.dsl import DslError, Interpreter, WorkflowDocument
-from zigflow.dsl.tasks import RUNNERS
+from zigflow.dsl.tasks import RUNNERS, keep_event
 
 
 class DslWorkflow:
-    """Runs ``document``; each loaded document gets a subclass with its own type name."""
+    """Runs ``document``; each loaded document gets a subclass with its own type name.
+
+    Every signal and update is an event for ``listen`` (its name is the event type).
+    The handlers live on the class, so events sent before the first task runs, or
+    while nothing listens, are kept rather than refused.
+    """
 
     document: ClassVar[WorkflowDocument]
 
+    @property
+    def inbox(self) -> dict[str, list[Any]]:
+        if "_inbox" not in self.__dict__:
+            self.__dict__["_inbox"] = {}
+        inbox: dict[str, list[Any]] = self.__dict__["_inbox"]
+        return inbox
+
+    @workflow.signal(dynamic=True)
+    def receive_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        keep_event(self.inbox, name, args)
+
+    @workflow.update(dynamic=True)
+    def receive_update(self, name: str, args: Sequence[RawValue]) -> dict[str, str]:
+        keep_event(self.inbox, name, args)
+        return {"accepted": name}
+
 
 async def _run_document(self: DslWorkflow, input: Any = None) -> Any:
+    interpreter = Interpreter(self.document, RUNNERS)
+    interpreter.inbox = self.inbox
     try:
-        return await Interpreter(self.document, RUNNERS).run(input)
+        return await interpreter.run(input)
     except DslError as err:
         # Non-retryable: re-running the same definition on the same data fails the same way.
-        raise ApplicationError(str(err), err.as_dict(), type=err.type, non_retryable=True) from None
+        raise err.to_failure() from None
 
 
 def workflow_class(document: WorkflowDocument) -> type[DslWorkflow]:

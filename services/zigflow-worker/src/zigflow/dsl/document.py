@@ -14,14 +14,15 @@ from typing import Any
 
 import yaml
 
-from zigflow.dsl import expressions
+from zigflow.dsl import expressions, validation
 from zigflow.dsl.durations import parse_duration
+from zigflow.dsl.lines import line_of
 
 TASK_TYPES = frozenset(
     {"call", "do", "emit", "for", "fork", "listen", "raise", "run", "set", "switch", "try", "wait"}
 )
-SUPPORTED_TASK_TYPES = frozenset({"call", "do", "set"})
-SUPPORTED_CALLS = frozenset({"agent"})
+SUPPORTED_TASK_TYPES = TASK_TYPES - {"emit"}
+SUPPORTED_CALLS = frozenset({"agent", "http"})
 FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
 # Task and document fields the interpreter reads as maps ({from: ...}, {as: ...}, {after: ...}).
 MAP_FIELDS = ("input", "output", "export", "timeout")
@@ -33,13 +34,15 @@ TaskList = list[tuple[str, Task]]
 
 
 class DefinitionError(ValueError):
-    """A definition that cannot run; says which file and which JSON path."""
+    """A definition that cannot run; says which file, JSON path and (from a file) line."""
 
-    def __init__(self, source: str, path: str, problem: str) -> None:
-        super().__init__(f"{source}: {path}: {problem}")
+    def __init__(self, source: str, path: str, problem: str, *, line: int | None = None) -> None:
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {path}: {problem}")
         self.source = source
         self.path = path
         self.problem = problem
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ def as_task_list(entries: list[dict[str, Task]]) -> TaskList:
 
 def task_type(task: Task) -> str | None:
     kinds = [key for key in task if key in TASK_TYPES]
+    if "for" in kinds and "do" in kinds:
+        kinds.remove("do")  # a for task's `do` is its body, not a second type
     return kinds[0] if len(kinds) == 1 else None
 
 
@@ -85,6 +90,8 @@ def _expressions(value: Any, path: str) -> Iterator[tuple[str, str]]:
 class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
+        self.variables: tuple[str, ...] = validation.DEFAULT_SCOPED_VARIABLES
+        self.use: dict[str, Any] = {}  # the document's reusable errors and retries
 
     def fail(self, path: str, problem: str) -> DefinitionError:
         return DefinitionError(self.source, path, problem)
@@ -125,15 +132,17 @@ class _Checker:
         ):
             raise self.fail(f"{path}.then", f"{then!r} is neither a flow directive nor a task here")
         for key in MAP_FIELDS:
-            if key in task and not isinstance(task[key], dict):
+            if task.get(key) is not None and not isinstance(task[key], dict):
                 raise self.fail(f"{path}.{key}", "must be a map")
+        validation.check_schemas(self, task, path)
         for where, expression in _expressions(task, path):
             try:
-                expressions.check(expression)
+                expressions.check(expression, self.variables)
             except expressions.ExpressionError as err:
                 raise self.fail(where, str(err)) from None
-        if "timeout" in task:
-            self.duration(task["timeout"].get("after"), f"{path}.timeout.after")
+        after = (task.get("timeout") or {}).get("after")
+        if "timeout" in task and not expressions.is_expression(after):
+            self.duration(after, f"{path}.timeout.after")
         if kind == "do":
             self.task_list(task["do"], f"{path}.do")
         elif kind == "set":
@@ -141,12 +150,21 @@ class _Checker:
                 raise self.fail(f"{path}.set", "must be a map or an expression")
         elif kind == "call":
             self.call(task, path)
+        else:
+            validation.check_task(self, kind, task, path, siblings)
 
     def call(self, task: Task, path: str) -> None:
+        if isinstance(task["call"], str) and task["call"] in (self.use.get("functions") or {}):
+            validation.check_function_call(self, task, path)
+            return
         if not isinstance(task["call"], str) or task["call"] not in SUPPORTED_CALLS:
             raise self.fail(
-                f"{path}.call", f"call {task['call']!r} is not supported yet (supported: agent)"
+                f"{path}.call",
+                f"call {task['call']!r} is not supported yet (supported: agent, http)",
             )
+        if task["call"] == "http":
+            validation.check_http(self, task, path)
+            return
         args = task.get("with")
         if not isinstance(args, dict):
             raise self.fail(f"{path}.with", "call: agent needs a 'with' map")
@@ -183,8 +201,13 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     if not isinstance(document.get("metadata") or {}, dict):
         raise checker.fail("$.document.metadata", "must be a map")
     for key in ("input", "output"):
-        if key in data and not isinstance(data[key], dict):
+        if data.get(key) is not None and not isinstance(data[key], dict):
             raise checker.fail(f"$.{key}", "must be a map")
+    checker.variables = validation.check_variables(checker, data)
+    checker.use = validation.check_use(checker, data.get("use"))
+    validation.check_schemas(checker, data, "$")
+    if data.get("timeout") is not None:
+        checker.duration((data["timeout"] or {}).get("after"), "$.timeout.after")
     tasks = checker.task_list(data.get("do"), "$.do")
     return WorkflowDocument(
         source=source,
@@ -198,11 +221,16 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
 
 
 def load_document(path: Path) -> WorkflowDocument:
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise DefinitionError(str(path), "$", f"not valid YAML: {err}") from None
-    return parse_document(data, source=str(path))
+    try:
+        return parse_document(data, source=str(path))
+    except DefinitionError as err:
+        line = line_of(text, err.path)
+        raise DefinitionError(err.source, err.path, err.problem, line=line) from None
 
 
 def load_directory(directory: Path) -> tuple[list[WorkflowDocument], list[DefinitionError]]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jq
 
 VARIABLES = ("input", "output", "context", "secrets", "task", "workflow", "runtime")
 _BINDINGS = " | ".join(f".vars.{name} as ${name}" for name in VARIABLES)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ExpressionError(ValueError):
@@ -34,22 +36,41 @@ def _body(expression: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _compile(body: str) -> Any:
+def _compile(body: str, extra: tuple[str, ...] = ()) -> Any:
+    bindings = _BINDINGS + "".join(f" | .vars.{name} as ${name}" for name in extra)
     try:
-        return jq.compile(f"{_BINDINGS} | .data | ({body})")
+        return jq.compile(f"{bindings} | .data | ({body})")
     except ValueError as err:
         raise ExpressionError(f"jq does not compile {body!r}: {err}") from None
 
 
-def check(expression: str) -> None:
-    """Compile only: used by validation to report bad jq before anything runs."""
-    _compile(_body(expression))
+def _extra_names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(names) - set(VARIABLES)))
+
+
+def check(expression: str, extra: Iterable[str] = ()) -> None:
+    """Compile only: used by validation to report bad jq before anything runs.
+
+    ``extra`` names the scoped variables the document declares (``for.each``,
+    ``for.at``, ``catch.as``), so ``$item`` compiles where a loop defines it.
+    """
+    _compile(_body(expression), _extra_names(extra))
+
+
+def is_variable_name(name: Any) -> bool:
+    """A name usable as ``$name`` in jq."""
+    return isinstance(name, str) and _IDENTIFIER.match(name) is not None
 
 
 def evaluate(expression: str, data: Any, variables: Mapping[str, Any]) -> Any:
-    """Evaluate one expression (with or without ``${ }``) and return its first result."""
-    program = _compile(_body(expression))
-    payload = {"data": data, "vars": {name: variables.get(name) for name in VARIABLES}}
+    """Evaluate one expression (with or without ``${ }``) and return its first result.
+
+    Variables beyond the standard ones (loop items, caught errors) are bound too.
+    """
+    extra = _extra_names(variables)
+    program = _compile(_body(expression), extra)
+    names = (*VARIABLES, *extra)
+    payload = {"data": data, "vars": {name: variables.get(name) for name in names}}
     try:
         results = program.input_value(payload).all()
     except ValueError as err:

@@ -1,23 +1,60 @@
 """Walks a document's task list inside a Temporal workflow.
 
-Everything here must be replay-safe: time comes from ``workflow.now()``, side
-effects only from activities and child workflows, and evaluation is pure jq.
+Everything here must be replay-safe: time comes from ``workflow.now()`` and
+Temporal timers, side effects only from activities and child workflows, and
+evaluation is pure jq.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the workspace
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 from zigflow.dsl import expressions
 from zigflow.dsl.document import TaskList, WorkflowDocument, task_type
-from zigflow.dsl.errors import DslError, expression_error
+from zigflow.dsl.durations import parse_duration
+from zigflow.dsl.errors import (
+    CONFIGURATION,
+    INSTANCE_ATTRIBUTE,
+    DslError,
+    expression_error,
+    timeout_error,
+    validation_error,
+)
 
 RUNTIME = {"name": "zigflow", "version": "0.1.0"}
+# Task types whose `timeout` is enforced by the runner itself (an activity's timeout).
+_OWN_TIMEOUT = frozenset({"call"})
 
-TaskRunner = Callable[["Interpreter", str, dict[str, Any], Any, str], Awaitable[Any]]
+
+@dataclass(frozen=True)
+class Step:
+    """One task about to run: its name, definition, JSON-pointer reference and the
+    scoped runtime variables visible to it (``$item``, ``$index``, ``$error``, ...)."""
+
+    name: str
+    task: dict[str, Any]
+    reference: str
+    scope: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Directed:
+    """A runner's output with the flow directive to follow instead of the task's
+    ``then`` (a ``switch`` case's ``then``)."""
+
+    output: Any
+    then: str
+
+
+TaskRunner = Callable[["Interpreter", Step, Any], Awaitable[Any]]
 
 
 class _EndWorkflow(Exception):
@@ -36,8 +73,10 @@ class Interpreter:
         self._runners = runners
         self.context: Any = {}
         self.workflow_input: Any = None
+        # Signals received so far, by name, for `listen` (see tasks/events.py).
+        self.inbox: dict[str, list[Any]] = {}
 
-    def variables(self, **extra: Any) -> dict[str, Any]:
+    def variables(self, scope: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         info = workflow.info()
         return {
             "input": self.workflow_input,
@@ -51,19 +90,53 @@ class Interpreter:
                 "input": self.workflow_input,
                 "startedAt": info.start_time.isoformat(),
             },
+            **scope,
             **extra,
         }
 
-    def render(self, value: Any, data: Any, where: str, **extra: Any) -> Any:
+    def render(
+        self,
+        value: Any,
+        data: Any,
+        where: str,
+        scope: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> Any:
         try:
-            return expressions.render(value, data, self.variables(**extra))
+            return expressions.render(value, data, self.variables(scope or {}, **extra))
         except expressions.ExpressionError as err:
             raise expression_error(str(err), where) from None
 
     async def run(self, workflow_input: Any) -> Any:
         self.workflow_input = {} if workflow_input is None else workflow_input
-        data = self.workflow_input
         spec = self.document.raw
+        self.check_schema(spec, "input", self.workflow_input, "")
+        timeout = (spec.get("timeout") or {}).get("after")
+        if timeout is None:
+            return await self._run_document()
+        limit = parse_duration(timeout, where="/timeout/after")
+        try:
+            return await asyncio.wait_for(self._run_document(), limit.total_seconds())
+        except TimeoutError:
+            raise timeout_error(f"the workflow did not finish within {timeout}", "/") from None
+
+    def check_schema(self, owner: dict[str, Any], key: str, value: Any, reference: str) -> None:
+        """Validate ``value`` against ``owner[key].schema`` (JSON Schema), if any."""
+        schema = ((owner.get(key) or {}).get("schema") or {}).get("document")
+        if schema is None:
+            return
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as err:
+            where = "/" + "/".join(str(part) for part in err.absolute_path)
+            raise validation_error(
+                f"{key} does not match {key}.schema at {where}: {err.message}",
+                f"{reference}/{key}/schema",
+            ) from None
+
+    async def _run_document(self) -> Any:
+        spec = self.document.raw
+        data = self.workflow_input
         if (source := (spec.get("input") or {}).get("from")) is not None:
             data = self.render(source, data, "/input/from")
         try:
@@ -72,14 +145,22 @@ class Interpreter:
             data = end.data
         if (shape := (spec.get("output") or {}).get("as")) is not None:
             data = self.render(shape, data, "/output/as", output=data)
+        self.check_schema(spec, "output", data, "")
         return data
 
-    async def run_list(self, tasks: TaskList, data: Any, reference: str) -> Any:
+    async def run_list(
+        self,
+        tasks: TaskList,
+        data: Any,
+        reference: str,
+        scope: Mapping[str, Any] | None = None,
+    ) -> Any:
         positions = {name: index for index, (name, _) in enumerate(tasks)}
         index = 0
         while index < len(tasks):
             name, task = tasks[index]
-            data, flow = await self.run_task(name, task, data, f"{reference}/{index}/{name}")
+            step = Step(name, task, f"{reference}/{index}/{name}", scope or {})
+            data, flow = await self.run_task(step, data)
             if flow == "continue":
                 index += 1
             elif flow == "exit":
@@ -90,30 +171,69 @@ class Interpreter:
                 index = positions[flow]
         return data
 
-    async def run_task(
-        self, name: str, task: dict[str, Any], data: Any, reference: str
-    ) -> tuple[Any, str]:
-        task_vars = {"name": name, "reference": reference, "input": data}
+    async def run_task(self, step: Step, data: Any) -> tuple[Any, str]:
+        task, reference = step.task, step.reference
+        task_vars = {"name": step.name, "reference": reference, "input": data}
         if "if" in task:
-            condition = self.render(task["if"], data, f"{reference}/if", task=task_vars)
+            condition = self.render(task["if"], data, f"{reference}/if", step.scope, task=task_vars)
             if not expressions.truthy(condition):
                 return data, "continue"
+        self.check_schema(task, "input", data, reference)
         task_input = data
         if (source := (task.get("input") or {}).get("from")) is not None:
-            task_input = self.render(source, data, f"{reference}/input/from", task=task_vars)
-        kind = task_type(task)
-        runner = self._runners.get(kind or "")
+            task_input = self.render(
+                source, data, f"{reference}/input/from", step.scope, task=task_vars
+            )
+        kind = task_type(task) or ""
+        runner = self._runners.get(kind)
         if runner is None:
             raise DslError(
-                type="https://serverlessworkflow.io/spec/1.0.0/errors/configuration",
+                type=CONFIGURATION,
                 status=400,
                 title="Unsupported task",
                 detail=f"task type {kind!r} has no runner",
                 instance=reference,
             )
-        output = await runner(self, name, task, task_input, reference)
+        try:
+            result = await self._with_timeout(kind, runner(self, step, task_input), step, data)
+        except (ActivityError, ChildWorkflowError) as err:
+            # Remember the innermost task that failed: a catch reports it as `instance`.
+            if not hasattr(err, INSTANCE_ATTRIBUTE):
+                setattr(err, INSTANCE_ATTRIBUTE, reference)
+            raise
+        then = str(task.get("then", "continue"))
+        if isinstance(result, Directed):
+            result, then = result.output, result.then
         if (shape := (task.get("output") or {}).get("as")) is not None:
-            output = self.render(shape, output, f"{reference}/output/as", task=task_vars)
+            result = self.render(
+                shape, result, f"{reference}/output/as", step.scope, task=task_vars, output=result
+            )
+        self.check_schema(task, "output", result, reference)
         if (export := (task.get("export") or {}).get("as")) is not None:
-            self.context = self.render(export, output, f"{reference}/export/as", task=task_vars)
-        return output, str(task.get("then", "continue"))
+            self.context = self.render(
+                export, result, f"{reference}/export/as", step.scope, task=task_vars
+            )
+        return result, then
+
+    def task_timeout(self, step: Step, data: Any) -> timedelta | None:
+        """The task's ``timeout.after`` (a duration or an expression giving one)."""
+        after = (step.task.get("timeout") or {}).get("after")
+        if after is None:
+            return None
+        where = f"{step.reference}/timeout/after"
+        try:
+            return parse_duration(self.render(after, data, where, step.scope), where=where)
+        except ValueError as err:
+            raise validation_error(str(err), where) from None
+
+    async def _with_timeout(self, kind: str, work: Awaitable[Any], step: Step, data: Any) -> Any:
+        limit = None if kind in _OWN_TIMEOUT else self.task_timeout(step, data)
+        if limit is None:
+            return await work
+        after = step.task["timeout"]["after"]
+        try:
+            return await asyncio.wait_for(work, limit.total_seconds())
+        except TimeoutError:
+            raise timeout_error(
+                f"task {step.name!r} did not finish within {after}", step.reference
+            ) from None

@@ -1,0 +1,145 @@
+"""Calls: ``call: agent`` (the token handshake), ``call: http`` and ``run: workflow``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from agent_contract import (
+    AGENT_CANCELLED_ERROR,
+    AGENT_FAILED_ERROR,
+    AGENT_REJECTED_ERROR,
+    CALL_AGENT_ACTIVITY,
+    ZIGFLOW_TASK_QUEUE,
+)
+from zigflow.agent_call import AgentCall, spec_from_arguments
+from zigflow.dsl.durations import parse_duration
+from zigflow.dsl.errors import validation_error
+from zigflow.dsl.interpreter import Step
+from zigflow.http_call import CALL_HTTP_ACTIVITY, OUTPUT_FORMATS, HttpRequest
+
+if TYPE_CHECKING:
+    from zigflow.dsl.interpreter import Interpreter
+
+DEFAULT_AGENT_TIMEOUT = timedelta(hours=24)
+DEFAULT_AGENT_HEARTBEAT = timedelta(seconds=60)
+AGENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[AGENT_FAILED_ERROR, AGENT_REJECTED_ERROR, AGENT_CANCELLED_ERROR],
+)
+DEFAULT_HTTP_TIMEOUT = timedelta(minutes=1)
+# Only requests that got no response are retried here (status errors are non-retryable).
+HTTP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)
+_URI_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _timeout(interp: Interpreter, step: Step, data: Any, default: timedelta) -> timedelta:
+    return interp.task_timeout(step, data) or default
+
+
+async def run_call(interp: Interpreter, step: Step, data: Any) -> Any:
+    if step.task["call"] == "http":
+        return await _call_http(interp, step, data)
+    if step.task["call"] == "agent":
+        return await _call_agent(interp, step, data)
+    return await _call_function(interp, step, data)
+
+
+async def _call_function(interp: Interpreter, step: Step, data: Any) -> Any:
+    """``call: <name>`` of ``use.functions``: the function (a task) runs with the
+    evaluated ``with`` map as its input (``.``), or the task's input when there is none."""
+    name = step.task["call"]
+    function = interp.document.raw["use"]["functions"][name]
+    args = step.task.get("with")
+    function_input = (
+        data if args is None else interp.render(args, data, f"{step.reference}/with", step.scope)
+    )
+    call = Step(name, function, f"/use/functions/{name}", step.scope)
+    output, _ = await interp.run_task(call, function_input)
+    return output
+
+
+async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
+    reference = step.reference
+    args = interp.render(step.task.get("with") or {}, data, f"{reference}/with", step.scope)
+    try:
+        spec = spec_from_arguments(args)
+    except (TypeError, ValueError) as err:
+        raise validation_error(f"bad agent arguments: {err}", f"{reference}/with") from None
+    heartbeat = DEFAULT_AGENT_HEARTBEAT
+    if "heartbeat" in args:
+        heartbeat = parse_duration(args["heartbeat"], where=f"{reference}/with/heartbeat")
+    return await workflow.execute_activity(
+        CALL_AGENT_ACTIVITY,
+        AgentCall(spec=spec),
+        task_queue=ZIGFLOW_TASK_QUEUE,
+        start_to_close_timeout=_timeout(interp, step, data, DEFAULT_AGENT_TIMEOUT),
+        heartbeat_timeout=heartbeat,
+        retry_policy=AGENT_RETRY,
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=f"agent {spec.name or step.name} ({spec.model})",
+    )
+
+
+def _expand(uri: str, data: Any) -> str:
+    """The spec's URI template: ``{name}`` is replaced by that field of the task input."""
+    fields = data if isinstance(data, dict) else {}
+    return _URI_TEMPLATE.sub(lambda m: str(fields.get(m.group(1), m.group(0))), uri)
+
+
+async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
+    where = f"{step.reference}/with"
+    args = interp.render(step.task.get("with") or {}, data, where, step.scope)
+    endpoint = args.get("endpoint")
+    uri = endpoint.get("uri") if isinstance(endpoint, dict) else endpoint
+    if not isinstance(uri, str) or not uri:
+        raise validation_error("call: http needs with.endpoint (a URI)", f"{where}/endpoint")
+    output = str(args.get("output", "content"))
+    if output not in OUTPUT_FORMATS:
+        raise validation_error(f"with.output must be one of {sorted(OUTPUT_FORMATS)}", where)
+    request = HttpRequest(
+        method=str(args.get("method", "get")),
+        url=_expand(uri, data),
+        headers={str(k): str(v) for k, v in (args.get("headers") or {}).items()},
+        query={str(k): str(v) for k, v in (args.get("query") or {}).items()},
+        body=args.get("body"),
+        output=output,
+        redirect=bool(args.get("redirect", False)),
+        instance=step.reference,
+    )
+    return await workflow.execute_activity(
+        CALL_HTTP_ACTIVITY,
+        request,
+        task_queue=ZIGFLOW_TASK_QUEUE,
+        start_to_close_timeout=_timeout(interp, step, data, DEFAULT_HTTP_TIMEOUT),
+        retry_policy=HTTP_RETRY,
+        summary=f"{request.method.upper()} {uri}",
+    )
+
+
+async def run_run(interp: Interpreter, step: Step, data: Any) -> Any:
+    """``run: workflow`` starts the document named ``name`` as a child workflow on the
+    zigflow queue (its workflow type). ``await: false`` starts it and moves on with
+    the task's input; the child then outlives this workflow."""
+    where = f"{step.reference}/run/workflow"
+    target = interp.render(step.task["run"]["workflow"], data, where, step.scope)
+    child_input = target.get("input", data)
+    child_id = f"{workflow.info().workflow_id}/{step.name}-{workflow.uuid4().hex[:12]}"
+    if step.task["run"].get("await", True):
+        return await workflow.execute_child_workflow(
+            str(target["name"]), child_input, id=child_id, task_queue=ZIGFLOW_TASK_QUEUE
+        )
+    await workflow.start_child_workflow(
+        str(target["name"]),
+        child_input,
+        id=child_id,
+        task_queue=ZIGFLOW_TASK_QUEUE,
+        parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+    )
+    return data

@@ -1,0 +1,169 @@
+"""Errors: ``raise`` and ``try`` / ``catch`` (with retry)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+
+from zigflow.dsl import expressions
+from zigflow.dsl.document import as_task_list
+from zigflow.dsl.durations import parse_duration
+from zigflow.dsl.errors import ERROR_TYPE_BASE, DslError, from_exception
+from zigflow.dsl.interpreter import Step
+
+if TYPE_CHECKING:
+    from zigflow.dsl.interpreter import Interpreter
+
+DEFAULT_ERROR_VARIABLE = "error"
+
+
+async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
+    """Raises the task's error; ``instance`` defaults to the task's reference and a
+    type without a scheme is read as one of the spec's standard types."""
+    error = step.task["raise"]["error"]
+    if isinstance(error, str):
+        error = interp.document.raw["use"]["errors"][error]
+    spec = interp.render(error, data, f"{step.reference}/raise", step.scope)
+    error_type = str(spec["type"])
+    if ":" not in error_type:
+        error_type = ERROR_TYPE_BASE + error_type
+    raise DslError(
+        type=error_type,
+        status=int(spec["status"]),
+        title=str(spec.get("title") or error_type.rsplit("/", 1)[-1]),
+        detail=str(spec.get("detail") or ""),
+        instance=str(spec.get("instance") or step.reference),
+    )
+
+
+def matches(error: DslError, wanted: dict[str, Any]) -> bool:
+    """``catch.errors.with``: every given property must match. A ``type`` matches the
+    full URI or its last path segment (``communication``, ``AgentFailed``)."""
+    actual = error.as_dict()
+    for key, value in wanted.items():
+        if key == "type":
+            if value not in (error.type, error.type.rsplit("/", 1)[-1]):
+                return False
+        elif key == "status":
+            if int(value) != error.status:
+                return False
+        elif actual.get(key) != value:
+            return False
+    return True
+
+
+async def run_try(interp: Interpreter, step: Step, data: Any) -> Any:
+    """Runs ``try``; a caught error is retried while ``catch.retry`` allows, then
+    handled by ``catch.do`` (its output is the task's output) or swallowed (the
+    task's output is its input). Retries exhausted: the last error propagates."""
+    catch = step.task.get("catch") or {}
+    tasks = as_task_list(step.task["try"])
+    name = catch.get("as", DEFAULT_ERROR_VARIABLE)
+    retry = None
+    if (policy := catch.get("retry")) is not None:
+        if isinstance(policy, str):
+            policy = interp.document.raw["use"]["retries"][policy]
+        retry = interp.render(policy, data, f"{step.reference}/catch/retry", step.scope)
+    started = workflow.now()
+    attempt = 0
+    while True:
+        try:
+            return await interp.run_list(tasks, data, f"{step.reference}/try", step.scope)
+        except BaseException as exc:
+            error = from_exception(exc, step.reference)
+            if error is None or not _catches(interp, step, catch, error, name, data):
+                raise
+            scope = {**step.scope, name: error.as_dict()}
+            if retry is not None:
+                attempt += 1
+                delay = _retry_delay(interp, step, retry, attempt, scope, data)
+                elapsed = workflow.now() - started
+                if delay is None or not _within_limits(retry, attempt, elapsed + delay, step):
+                    raise
+                workflow.logger.info(
+                    "retrying %s (attempt %d) in %s after %s", step.reference, attempt, delay, error
+                )
+                if delay > timedelta(0):
+                    await workflow.sleep(delay)
+                continue
+            if "do" in catch:
+                return await interp.run_list(
+                    as_task_list(catch["do"]), data, f"{step.reference}/catch/do", scope
+                )
+            return data
+
+
+def _catches(
+    interp: Interpreter,
+    step: Step,
+    catch: dict[str, Any],
+    error: DslError,
+    name: str,
+    data: Any,
+) -> bool:
+    wanted = (catch.get("errors") or {}).get("with") or {}
+    if not matches(error, wanted):
+        return False
+    scope = {**step.scope, name: error.as_dict()}
+    where = f"{step.reference}/catch"
+    if "when" in catch and not expressions.truthy(
+        interp.render(catch["when"], data, f"{where}/when", scope)
+    ):
+        return False
+    return not (
+        "exceptWhen" in catch
+        and expressions.truthy(
+            interp.render(catch["exceptWhen"], data, f"{where}/exceptWhen", scope)
+        )
+    )
+
+
+def _retry_delay(
+    interp: Interpreter,
+    step: Step,
+    retry: dict[str, Any],
+    attempt: int,
+    scope: dict[str, Any],
+    data: Any,
+) -> timedelta | None:
+    """The wait before retry ``attempt`` (1-based), or None when ``retry.when`` /
+    ``retry.exceptWhen`` refuse. Backoff: constant = delay, linear = delay x attempt,
+    exponential = delay x 2^(attempt-1)."""
+    where = f"{step.reference}/catch/retry"
+    if "when" in retry and not expressions.truthy(
+        interp.render(retry["when"], data, f"{where}/when", scope)
+    ):
+        return None
+    if "exceptWhen" in retry and expressions.truthy(
+        interp.render(retry["exceptWhen"], data, f"{where}/exceptWhen", scope)
+    ):
+        return None
+    delay = timedelta(0)
+    if "delay" in retry:
+        delay = parse_duration(retry["delay"], where=f"{where}/delay")
+    backoff: dict[str, Any] = retry.get("backoff") or {}
+    if "linear" in backoff:
+        return delay * attempt
+    if "exponential" in backoff:
+        return delay * int(2 ** (attempt - 1))
+    return delay
+
+
+def _within_limits(retry: dict[str, Any], attempt: int, elapsed: timedelta, step: Step) -> bool:
+    """``limit.attempt.count`` caps the retries; ``limit.duration`` (or
+    ``limit.attempt.duration``) caps the time spent retrying, waits included."""
+    limit = retry.get("limit") or {}
+    count = (limit.get("attempt") or {}).get("count")
+    if count is not None and attempt > int(count):
+        return False
+    for key, value in (
+        ("duration", limit.get("duration")),
+        ("attempt/duration", (limit.get("attempt") or {}).get("duration")),
+    ):
+        if value is not None and elapsed > parse_duration(
+            value, where=f"{step.reference}/catch/retry/limit/{key}"
+        ):
+            return False
+    return True

@@ -1,0 +1,62 @@
+"""Pure pieces of the new task runners: error filters, scoped variables, HTTP output shapes."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+
+from zigflow.dsl import expressions
+from zigflow.dsl.errors import COMMUNICATION, DslError
+from zigflow.dsl.tasks.errors import matches
+from zigflow.http_call import HttpRequest, shape_output
+
+ERROR = DslError(type=COMMUNICATION, status=503, title="Unavailable", instance="/do/0/get")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "caught"),
+    [
+        ({}, True),
+        ({"type": COMMUNICATION}, True),
+        ({"type": "communication"}, True),
+        ({"type": "timeout"}, False),
+        ({"status": 503}, True),
+        ({"status": "503"}, True),
+        ({"status": 404}, False),
+        ({"type": "communication", "status": 503, "instance": "/do/0/get"}, True),
+        ({"title": "Other"}, False),
+    ],
+)
+def test_error_filter(wanted: dict[str, object], caught: bool) -> None:
+    assert matches(ERROR, wanted) is caught
+
+
+def test_scoped_variables_are_bound_only_when_given() -> None:
+    variables = {"input": {}, "item": {"name": "lamp"}, "index": 2}
+    assert expressions.evaluate("${ [$index, $item.name] }", None, variables) == [2, "lamp"]
+    with pytest.raises(expressions.ExpressionError):
+        expressions.evaluate("${ $item }", None, {"input": {}})
+    assert expressions.is_variable_name("row_1")
+    assert not expressions.is_variable_name("1row")
+
+
+def response(content: bytes, content_type: str) -> httpx.Response:
+    request = httpx.Request("GET", "http://example.test/items/1")
+    return httpx.Response(
+        200, content=content, headers={"content-type": content_type}, request=request
+    )
+
+
+def test_http_output_formats() -> None:
+    json_reply = response(b'{"id": 1}', "application/json")
+    assert shape_output(HttpRequest(method="get", url="u"), json_reply) == {"id": 1}
+    shaped = shape_output(HttpRequest(method="get", url="u", output="response"), json_reply)
+    assert shaped["statusCode"] == 200
+    assert shaped["content"] == {"id": 1}
+    assert shaped["request"] == {"method": "GET", "uri": "http://example.test/items/1"}
+    raw = shape_output(HttpRequest(method="get", url="u", output="raw"), json_reply)
+    assert base64.b64decode(raw) == b'{"id": 1}'
+    text_reply = response(b"plain", "text/plain")
+    assert shape_output(HttpRequest(method="get", url="u"), text_reply) == "plain"

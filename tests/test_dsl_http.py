@@ -1,0 +1,160 @@
+"""call: http against a real local HTTP server, through the CallHttp activity."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from tests.support import start_dsl
+
+COMMUNICATION = "https://serverlessworkflow.io/spec/1.0.0/errors/communication"
+
+
+def http_failure(err: WorkflowFailureError) -> dict[str, Any]:
+    """The DSL error of an uncaught call: http failure. Like an agent failure, it stays
+    an ActivityError whose cause is an ApplicationError typed and detailed as the DSL error."""
+    activity_error = err.cause
+    assert isinstance(activity_error, ActivityError)
+    failure = activity_error.cause
+    assert isinstance(failure, ApplicationError)
+    error: dict[str, Any] = failure.details[0]
+    assert failure.type == error["type"]
+    return error
+
+
+@dataclass
+class Recorded:
+    """What the server saw, and how many of the next /flaky requests must fail."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    failures_left: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def handler_for(recorded: Recorded) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep the test output clean."""
+
+        def reply(self, status: int, body: Any) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def record(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            entry = {"method": self.command, "path": self.path, "body": body}
+            entry["header"] = self.headers.get("X-Request")
+            with recorded.lock:
+                recorded.requests.append(entry)
+            return entry
+
+        def do_GET(self) -> None:
+            entry = self.record()
+            if self.path.startswith("/items/7"):
+                self.reply(200, {"id": 7, "name": "lamp", "query": self.path.split("?")[-1]})
+            elif self.path == "/flaky":
+                with recorded.lock:
+                    failing = recorded.failures_left > 0
+                    recorded.failures_left -= 1
+                if failing:
+                    self.reply(503, {"error": "try later"})
+                else:
+                    self.reply(200, {"ok": True, "attempts": len(recorded.requests)})
+            else:
+                self.reply(404, {"error": f"no {entry['path']}"})
+
+        def do_POST(self) -> None:
+            entry = self.record()
+            self.reply(201, {"created": entry["body"]})
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Recorded]]:
+    recorded = Recorded()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(recorded))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", recorded
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+async def test_http_get_and_post_with_content_and_response_outputs(
+    client: Client, server: tuple[str, Recorded]
+) -> None:
+    base, recorded = server
+    handle = await start_dsl(client, "dsl-http", {"base": base, "id": 7, "missing": True})
+    result = await handle.result()
+    assert result["item"] == {"id": 7, "name": "lamp", "query": "verbose=yes"}
+    assert result["created"] == {
+        "status": 201,
+        "content": {"created": {"name": "lamp", "tags": ["a", "b"]}},
+    }
+    assert result["missing"] == {"status": 404, "title": "Not Found"}
+    get, post, missing = recorded.requests
+    assert (get["method"], get["path"], get["header"]) == ("GET", "/items/7?verbose=yes", "dsl")
+    assert (post["method"], post["path"]) == ("POST", "/items")
+    assert missing["path"] == "/missing"
+
+
+async def test_an_uncaught_http_error_fails_with_a_communication_error(
+    client: Client, server: tuple[str, Recorded]
+) -> None:
+    base, recorded = server
+    handle = await start_dsl(client, "dsl-http-error", {"url": f"{base}/nothing"})
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    error = http_failure(caught.value)
+    assert error["type"] == COMMUNICATION
+    assert error["status"] == 404
+    assert error["instance"] == "/do/0/get"
+    assert "no /nothing" in error["detail"]
+    assert len(recorded.requests) == 1  # status errors are not retried by Temporal
+
+
+async def test_try_retries_a_flaky_endpoint_until_it_answers(
+    client: Client, server: tuple[str, Recorded]
+) -> None:
+    base, recorded = server
+    recorded.failures_left = 2
+    handle = await start_dsl(client, "dsl-try-retry", {"url": f"{base}/flaky", "retries": 3})
+    assert await handle.result() == {"ok": True, "attempts": 3}
+
+
+async def test_retry_limit_exhausted_propagates_the_last_error(
+    client: Client, server: tuple[str, Recorded]
+) -> None:
+    base, recorded = server
+    recorded.failures_left = 100
+    handle = await start_dsl(client, "dsl-try-retry", {"url": f"{base}/flaky", "retries": 2})
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    assert http_failure(caught.value)["status"] == 503
+    assert len(recorded.requests) == 3  # the first try and two retries
+
+
+async def test_use_functions_are_reusable_calls(
+    client: Client, server: tuple[str, Recorded]
+) -> None:
+    base, recorded = server
+    handle = await start_dsl(client, "dsl-functions", {"base": base})
+    assert await handle.result() == {"loud": "LAMP"}
+    assert [request["path"] for request in recorded.requests] == ["/items/7"]
