@@ -15,11 +15,20 @@ CALL_AGENT_ACTIVITY = "CallAgent"
 AGENT_STEP_ACTIVITY = "agent_step"
 DELIVER_CALLBACK_ACTIVITY = "deliver_callback"
 KEEP_CALLER_ALIVE_ACTIVITY = "keep_caller_alive"
+RUN_OPTIONS_ACTIVITY = "run_options"
 
 # ApplicationError types the caller's workflow sees (DSL try/catch matches on them).
 AGENT_FAILED_ERROR = "AgentFailed"
 AGENT_CANCELLED_ERROR = "AgentCancelled"
 AGENT_REJECTED_ERROR = "AgentRejected"
+# Why an agent failed when its output would not fit in Temporal (the caller sees AgentFailed).
+AGENT_OUTPUT_TOO_LARGE_ERROR = "AgentOutputTooLarge"
+
+# Search attributes an agent run keeps while a caller waits on it: Temporal's durable
+# visibility then answers "how many agent calls are pending, since when" (the pending
+# gauge and the operator CLI), whatever process restarts. Registered on the server.
+PENDING_CALLBACKS_ATTRIBUTE = "StigmaPendingCallbacks"  # Int: callbacks not yet delivered
+PENDING_SINCE_ATTRIBUTE = "StigmaPendingSince"  # Datetime: when the oldest of them attached
 
 _WORKFLOW_ID_PREFIX = "agent-"
 

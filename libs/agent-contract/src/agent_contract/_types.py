@@ -86,6 +86,27 @@ class StepRequest:
     spec: AgentSpecData
     index: int
     previous: list[str] = field(default_factory=list)
+    max_output_bytes: int = 0
+    """Largest step message the orchestrator accepts (0: no limit): a provider refuses a
+    larger one with AgentOutputTooLarge instead of returning a payload Temporal rejects."""
+
+
+@dataclass
+class RunOptions:
+    """The orchestrator's tunables for one run, read once at its start and kept in history.
+
+    They come from the orchestrator's settings (STIGMA_ORCHESTRATOR_*), so tests and
+    operators can shorten timeouts without touching the workflow code.
+    """
+
+    step_heartbeat_ms: int = 10_000
+    """Heartbeat timeout of one agent step: a dead ai-worker is noticed this fast."""
+    step_start_to_close_ms: int = 600_000
+    """Longest one agent step may take."""
+    keeper_heartbeat_ms: int = 10_000
+    """Heartbeat timeout of keep_caller_alive: a dead orchestrator is noticed this fast."""
+    max_output_bytes: int = 512 * 1024
+    """Largest output plus step messages a run may produce (UTF-8 bytes)."""
 
 
 @dataclass
@@ -127,6 +148,11 @@ class CallbackStatus:
     fingerprint: str
     attempt: int
     state: str  # "pending", "delivered", "stale" or "error"
+    caller_workflow_id: str = ""
+    """The caller's workflow and activity (for operators: ``stigmactl pending``)."""
+    caller_activity_id: str = ""
+    attached_at: str = ""
+    """When this callback was attached to the run (ISO 8601)."""
 
 
 @dataclass
@@ -138,6 +164,8 @@ class DeliveryRequest:
     error: str = ""
     caller_cancelled: bool = False
     """True when the cancellation came from the caller (report it as a cancellation)."""
+    ended_at: str = ""
+    """When the agent ended (ISO 8601): the start of the delivery-latency measurement."""
 
 
 @dataclass

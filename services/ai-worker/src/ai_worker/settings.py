@@ -16,6 +16,9 @@ class AiWorkerSettings(ServiceSettings):
     """Agent steps run at once by this process (they mostly wait on I/O)."""
     graceful_shutdown: timedelta = timedelta(seconds=10)
     """How long running steps may take to finish after SIGTERM before they are cancelled."""
+    heartbeat_throttle: timedelta = timedelta(seconds=1)
+    """Longest gap between heartbeats actually sent. A cancellation reaches a running step
+    only in a heartbeat reply, so this bounds how long a cancelled step keeps working."""
 
 
 class OpenAISettings(ServiceSettings):

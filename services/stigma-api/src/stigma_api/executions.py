@@ -28,6 +28,7 @@ from agent_contract import (
     execution_id_for,
 )
 from callback_token import VerifiedCallback
+from stigma_api.admission import Admission, AdmissionRefused
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def callback_ref(verified: VerifiedCallback) -> CallbackRef:
 class Executions:
     """Agent executions as Temporal workflows, one per request_id."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, admission: Admission) -> None:
         self._client = client
+        self._admission = admission
 
     def _handle(self, execution_id: str) -> WorkflowHandle[object, ExecutionStatus]:
         return self._client.get_workflow_handle(agent_workflow_id(execution_id))
@@ -78,6 +80,12 @@ class Executions:
         exists without it; a request_id seen before re-attaches (signal) instead.
         """
         execution_id = execution_id_for(request_id)
+        try:
+            await self._admission.check()
+        except AdmissionRefused:
+            # A replay of a known request is never refused: its caller is already counted.
+            if not await self._exists(execution_id):
+                raise
         try:
             await self._client.start_workflow(
                 AGENT_WORKFLOW,
@@ -97,7 +105,17 @@ class Executions:
             if callback is not None:
                 await self._reattach(execution_id, callback)
             return Accepted(execution_id=execution_id, already_running=True)
+        self._admission.admitted()
         return Accepted(execution_id=execution_id, already_running=False)
+
+    async def _exists(self, execution_id: str) -> bool:
+        try:
+            await self._handle(execution_id).describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def _reattach(self, execution_id: str, callback: CallbackRef) -> None:
         handle = self._handle(execution_id)
@@ -110,14 +128,21 @@ class Executions:
                 raise
         # The run has closed: hand its stored outcome to this attempt at once.
         status = await self.status(execution_id)
+        phase, error = status.phase, status.error or f"execution ended {status.phase.value}"
+        if not phase.terminal:
+            # Closed without an outcome of its own: terminated or timed out in Temporal.
+            closed = await handle.describe()
+            closed_as = closed.status.name if closed.status is not None else "UNKNOWN"
+            phase = Phase.FAILED
+            error = f"agent execution {execution_id} was closed by Temporal ({closed_as})"
         await self._client.start_workflow(
             REDELIVER_WORKFLOW,
             DeliveryRequest(
                 callback=callback,
                 execution_id=execution_id,
-                phase=status.phase,
-                result=status.to_result() if status.phase is Phase.COMPLETED else None,
-                error=status.error or f"execution ended {status.phase.value}",
+                phase=phase,
+                result=status.to_result() if phase is Phase.COMPLETED else None,
+                error=error,
             ),
             id=f"{execution_id}/redeliver/{callback.fingerprint}",
             task_queue=ORCHESTRATOR_TASK_QUEUE,

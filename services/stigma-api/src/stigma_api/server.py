@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -9,9 +10,12 @@ from grpc_reflection.v1alpha import reflection
 from callback_token import CallbackVerifier
 from service_kit import Telemetry, connect_temporal, temporal_namespace, wait_for_shutdown
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from stigma_api.admission import Admission
 from stigma_api.executions import Executions
+from stigma_api.metrics import ApiMetrics, PendingCallsReader, StartAgentMetricsInterceptor
 from stigma_api.servicer import AgentService
 from stigma_api.settings import ApiSettings
+from stigma_api.tls import server_credentials
 from stigma_api.validation import Limits
 
 logger = logging.getLogger(__name__)
@@ -21,11 +25,27 @@ SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 
 async def serve(settings: ApiSettings) -> None:
     """Serve AgentService until SIGTERM, then drain: NOT_SERVING first, then stop with grace."""
-    async with Telemetry(service="stigma-api") as telemetry:
-        client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
+    credentials = server_credentials(settings)  # fail fast on bad TLS settings
+    async with Telemetry(
+        service="stigma-api",
+        metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host,
+    ) as telemetry:
+        client = await connect_temporal(
+            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+        )
+        metrics = ApiMetrics(telemetry.registry)
+        pending = PendingCallsReader(client, metrics, interval=settings.pending_poll_interval)
         namespaces = settings.namespaces(default=temporal_namespace())
         service = AgentService(
-            executions=Executions(client),
+            executions=Executions(
+                client,
+                admission=Admission(
+                    client,
+                    limit=settings.max_running_executions,
+                    refresh=settings.admission_refresh,
+                ),
+            ),
             verifier=CallbackVerifier(settings.keyring, namespaces=namespaces),
             limits=Limits(
                 providers=settings.provider_names,
@@ -33,10 +53,17 @@ async def serve(settings: ApiSettings) -> None:
                 max_parameters=settings.max_parameters,
                 max_parameter_bytes=settings.max_parameter_bytes,
                 max_steps=settings.max_steps_limit,
+                max_spec_bytes=settings.max_spec_bytes,
             ),
             watch_interval=settings.watch_poll_interval,
+            on_token_rejected=metrics.rejected,
         )
-        server = grpc.aio.server()
+        server = grpc.aio.server(
+            interceptors=[
+                *telemetry.grpc_server_interceptors(),
+                StartAgentMetricsInterceptor(metrics),
+            ]
+        )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -48,20 +75,28 @@ async def serve(settings: ApiSettings) -> None:
             ),
             server,
         )
-        port = server.add_insecure_port(settings.listen_address)
+        if credentials is None:
+            port = server.add_insecure_port(settings.listen_address)
+        else:
+            port = server.add_secure_port(settings.listen_address, credentials)
         if port == 0:
             raise OSError(f"STIGMA_API_LISTEN_ADDRESS {settings.listen_address!r} cannot be bound")
         await server.start()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         logger.info(
-            "stigma-api serving on %s (callback namespaces: %s, key ids: %s)",
+            "stigma-api serving on %s (%s; callback namespaces: %s, key ids: %s)",
             settings.listen_address,
+            "plaintext"
+            if credentials is None
+            else ("mTLS" if settings.tls_client_ca_path else "TLS"),
             ", ".join(sorted(namespaces)),
             ", ".join(settings.keyring),
         )
+        reader = asyncio.create_task(pending.run())
         try:
             await wait_for_shutdown()
         finally:
+            reader.cancel()
             await health_servicer.enter_graceful_shutdown()
             await server.stop(settings.graceful_shutdown.total_seconds())

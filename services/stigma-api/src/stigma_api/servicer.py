@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
@@ -12,9 +12,10 @@ import grpc
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from callback_token import CallbackVerifier, TokenError
+from callback_token import CallbackVerifier, TokenError, TokenRejection
 from service_kit import log_context
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from stigma_api.admission import AdmissionRefused
 from stigma_api.conversions import execution_to_proto
 from stigma_api.executions import ExecutionNotFound, Executions, callback_ref
 from stigma_api.validation import InvalidRequest, Limits, validate_execution_id, validate_start
@@ -32,7 +33,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         verifier: CallbackVerifier,
         limits: Limits,
         watch_interval: timedelta,
+        on_token_rejected: Callable[[TokenRejection], None] | None = None,
     ) -> None:
+        self._on_token_rejected = on_token_rejected
         self._executions = executions
         self._verifier = verifier
         self._limits = limits
@@ -48,6 +51,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         except (InvalidRequest, TokenError) as err:
             if isinstance(err, TokenError):
                 logger.warning("refused a callback token (%s): %s", err.reason, err)
+                if self._on_token_rejected is not None:
+                    self._on_token_rejected(err.reason)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
             raise  # unreachable: abort raises
         callback = callback_ref(verified) if verified else None
@@ -112,6 +117,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             return await call
         except ExecutionNotFound as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"execution_id: no execution {err}")
+        except AdmissionRefused as err:
+            logger.warning("admission refused: %s", err)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
         except WorkflowQueryFailedError as err:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"execution state unreadable: {err}")
         except RPCError as err:

@@ -32,10 +32,26 @@ class ApiSettings(ServiceSettings):
     """Largest single parameter or label value."""
     max_steps_limit: int = 100
     """Largest spec.max_steps accepted."""
+    max_spec_bytes: int = Field(default=768 * 1024, ge=1024, le=1024 * 1024)
+    """Largest whole spec (serialized): keeps the run's input and status well under
+    Temporal's 2 MB payload limit whatever the single fields add up to."""
+    max_running_executions: int = Field(default=10_000, ge=0)
+    """Admission limit: agent executions running at once (0: no limit). Beyond it a new
+    StartAgent answers RESOURCE_EXHAUSTED; replays of known requests are still accepted."""
+    admission_refresh: timedelta = timedelta(seconds=1)
+    """How long one visibility count of running executions is reused."""
+    tls_cert_path: str = ""
+    """PEM server certificate (chain): set with TLS_KEY_PATH to serve TLS instead of plaintext."""
+    tls_key_path: str = Field(default="", repr=False)
+    """PEM private key of the server certificate."""
+    tls_client_ca_path: str = ""
+    """PEM CA bundle: when set, clients must present a certificate it signed (mTLS)."""
     graceful_shutdown: timedelta = timedelta(seconds=10)
     """How long in-flight RPCs may finish after SIGTERM."""
     watch_poll_interval: timedelta = timedelta(milliseconds=250)
     """How often WatchExecution looks for a change."""
+    pending_poll_interval: timedelta = timedelta(seconds=15)
+    """How often the pending-agent-call gauges are re-read from Temporal visibility."""
 
     @field_validator("callback_keys")
     @classmethod

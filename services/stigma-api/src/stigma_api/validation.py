@@ -28,6 +28,7 @@ class Limits:
     max_parameters: int
     max_parameter_bytes: int
     max_steps: int
+    max_spec_bytes: int = 768 * 1024
 
 
 def _printable(field: str, value: str, max_bytes: int, *, required: bool) -> None:
@@ -79,6 +80,13 @@ def validate_spec(spec: AgentSpec, limits: Limits) -> AgentSpecData:
         raise InvalidRequest("spec.max_steps", f"must be between 0 and {limits.max_steps}")
     _mapping("spec.parameters", spec.parameters, limits)
     _mapping("spec.labels", spec.labels, limits)
+    # Each field may be within its own limit and the whole still too large for one
+    # Temporal payload (2 MB): refuse it here rather than as an opaque Temporal error.
+    total = spec.ByteSize()
+    if total > limits.max_spec_bytes:
+        raise InvalidRequest(
+            "spec", f"is {total} bytes in all; the limit is {limits.max_spec_bytes}"
+        )
     return AgentSpecData(
         input=spec.input,
         model=spec.model,

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from agent_contract import (
+        AGENT_OUTPUT_TOO_LARGE_ERROR,
         AGENT_STEP_ACTIVITY,
         AGENT_WORKFLOW,
         AI_TASK_QUEUE,
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         KEEP_CALLER_ALIVE_ACTIVITY,
         ORCHESTRATOR_TASK_QUEUE,
         REDELIVER_WORKFLOW,
+        RUN_OPTIONS_ACTIVITY,
         STATUS_QUERY,
         AgentRunInput,
         CallbackRef,
@@ -34,16 +36,16 @@ with workflow.unsafe.imports_passed_through():
         ExecutionStatus,
         KeepAliveRequest,
         Phase,
+        RunOptions,
         StepRecord,
         StepRequest,
         StepResult,
     )
+    from stigma_orchestrator.visibility import PendingPublisher, record_end
 
 DEFAULT_MAX_STEPS = 32
-STEP_START_TO_CLOSE = timedelta(minutes=10)
-STEP_HEARTBEAT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
-KEEPER_HEARTBEAT = timedelta(seconds=10)
+OPTIONS_TIMEOUT = timedelta(seconds=10)
 KEEPER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
 )
@@ -63,6 +65,7 @@ class _Attached:
     ref: CallbackRef
     state: str = "pending"  # pending -> delivered | stale | error
     keeper: asyncio.Task[None] | None = field(default=None, repr=False)
+    attached_at: datetime | None = None
 
     def same_caller(self, other: CallbackRef) -> bool:
         mine = self.ref
@@ -104,11 +107,22 @@ class AgentExecutionWorkflow:
         )
         self._callbacks: list[_Attached] = []
         self._caller_cancelled = False
+        self._stopping = False  # set once the run is being cancelled: no further step starts
+        self._pending = PendingPublisher()
+        self._options: RunOptions | None = None
+        self._output_bytes = 0
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ExecutionStatus:
         self._status.callbacks = [
-            CallbackStatus(fingerprint=cb.ref.fingerprint, attempt=cb.ref.attempt, state=cb.state)
+            CallbackStatus(
+                fingerprint=cb.ref.fingerprint,
+                attempt=cb.ref.attempt,
+                state=cb.state,
+                caller_workflow_id=cb.ref.workflow_id,
+                caller_activity_id=cb.ref.activity_id,
+                attached_at=_iso(cb.attached_at) if cb.attached_at else "",
+            )
             for cb in self._callbacks
         ]
         return self._status
@@ -132,6 +146,7 @@ class AgentExecutionWorkflow:
         if agent.done():
             self._record_agent_end(agent)
         else:
+            self._stopping = True
             agent.cancel()
             await asyncio.wait([agent])
             who = "the caller" if self._caller_cancelled and not cancelled_here else "Stigma"
@@ -145,7 +160,16 @@ class AgentExecutionWorkflow:
 
     # -- the agent -------------------------------------------------------------
 
+    async def _load_options(self) -> RunOptions:
+        """The orchestrator's settings for this run, recorded in history (replay-safe)."""
+        options: RunOptions = await workflow.execute_local_activity(
+            RUN_OPTIONS_ACTIVITY, start_to_close_timeout=OPTIONS_TIMEOUT, result_type=RunOptions
+        )
+        self._options = options
+        return options
+
     async def _run_agent(self, run: AgentRunInput) -> str:
+        options = await self._load_options()
         spec = run.spec
         max_steps = spec.max_steps or DEFAULT_MAX_STEPS
         previous: list[str] = []
@@ -154,14 +178,21 @@ class AgentExecutionWorkflow:
             result: StepResult = await workflow.execute_activity(
                 AGENT_STEP_ACTIVITY,
                 StepRequest(
-                    execution_id=run.execution_id, spec=spec, index=index, previous=previous
+                    execution_id=run.execution_id,
+                    spec=spec,
+                    index=index,
+                    previous=previous,
+                    max_output_bytes=options.max_output_bytes,
                 ),
                 task_queue=AI_TASK_QUEUE,
-                start_to_close_timeout=STEP_START_TO_CLOSE,
-                heartbeat_timeout=STEP_HEARTBEAT,
+                start_to_close_timeout=timedelta(milliseconds=options.step_start_to_close_ms),
+                heartbeat_timeout=timedelta(milliseconds=options.step_heartbeat_ms),
                 retry_policy=STEP_RETRY,
+                # A cancelled run ends only once its running step has really stopped.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 result_type=StepResult,
             )
+            self._check_output_size(result, options.max_output_bytes)
             previous.append(result.message)
             self._status.steps.append(
                 StepRecord(
@@ -178,9 +209,27 @@ class AgentExecutionWorkflow:
             self._touch()
             if result.done:
                 return result.message
+            if self._stopping:
+                # The step finished just as the cancellation arrived, so the activity
+                # swallowed it; stop here rather than start another step.
+                raise asyncio.CancelledError()
         raise ApplicationError(
             f"agent did not finish within max_steps={max_steps}", type="MaxStepsExceeded"
         )
+
+    def _check_output_size(self, result: StepResult, limit: int) -> None:
+        """Fail clearly before the outcome grows past what Temporal can carry."""
+        size = len(result.message.encode())
+        # The final message is also the output: the caller's result carries it twice.
+        grown = self._output_bytes + size * (2 if result.done else 1)
+        if grown > limit:
+            raise ApplicationError(
+                f"agent output would be {grown} bytes; the limit is {limit} "
+                "(STIGMA_ORCHESTRATOR_MAX_OUTPUT_BYTES)",
+                type=AGENT_OUTPUT_TOO_LARGE_ERROR,
+                non_retryable=True,
+            )
+        self._output_bytes += size
 
     def _record_agent_end(self, agent: asyncio.Task[str]) -> None:
         try:
@@ -203,15 +252,22 @@ class AgentExecutionWorkflow:
                 older.state = "stale"  # superseded by a newer attempt of the same caller
                 if older.keeper is not None:
                     older.keeper.cancel()
-        attached = _Attached(ref=callback)
+        attached = _Attached(ref=callback, attached_at=workflow.now())
         self._callbacks.append(attached)
         if not self._status.phase.terminal:
             attached.keeper = asyncio.create_task(self._keep_alive(attached))
+        self._publish_pending()
 
     async def _keep_alive(self, attached: _Attached) -> None:
+        try:
+            await workflow.wait_condition(lambda: self._options is not None)
+        except asyncio.CancelledError:
+            return
+        assert self._options is not None
         window = self._window(attached.ref)
         if window <= timedelta(0):
             attached.state = "stale"
+            self._publish_pending()
             return
         try:
             verdict: CallerVerdict = await workflow.execute_activity(
@@ -219,7 +275,7 @@ class AgentExecutionWorkflow:
                 KeepAliveRequest(callback=attached.ref, execution_id=self._status.execution_id),
                 task_queue=ORCHESTRATOR_TASK_QUEUE,
                 schedule_to_close_timeout=window,
-                heartbeat_timeout=KEEPER_HEARTBEAT,
+                heartbeat_timeout=timedelta(milliseconds=self._options.keeper_heartbeat_ms),
                 retry_policy=KEEPER_RETRY,
                 result_type=CallerVerdict,
             )
@@ -229,6 +285,7 @@ class AgentExecutionWorkflow:
             self._caller_cancelled = True
         elif verdict is CallerVerdict.STALE and attached.state == "pending":
             attached.state = "stale"
+            self._publish_pending()
 
     def _window(self, callback: CallbackRef) -> timedelta:
         return datetime.fromisoformat(callback.expires_at) - workflow.now()
@@ -249,6 +306,7 @@ class AgentExecutionWorkflow:
             result=status.to_result() if status.phase is Phase.COMPLETED else None,
             error=status.error,
             caller_cancelled=caller_cancelled,
+            ended_at=status.finished_at,
         )
         try:
             outcome: DeliveryOutcome = await workflow.execute_activity(
@@ -265,8 +323,20 @@ class AgentExecutionWorkflow:
             workflow.logger.warning(
                 "callback %s could not be delivered before it expired", attached.ref.fingerprint
             )
+            self._publish_pending()
             return
         attached.state = outcome.value
+        self._publish_pending()
+
+    def _publish_pending(self) -> None:
+        """Mirror the callbacks still waiting into search attributes (the pending gauge)."""
+        self._pending.publish(
+            [
+                cb.attached_at
+                for cb in self._callbacks
+                if cb.state in ("pending", "delivering") and cb.attached_at is not None
+            ]
+        )
 
     # -- status ----------------------------------------------------------------
 
@@ -281,6 +351,7 @@ class AgentExecutionWorkflow:
         self._status.error = error
         self._status.finished_at = _iso(workflow.now())
         self._set_phase(phase)
+        record_end(outcome=phase.value.lower(), started_at=self._status.created_at)
 
 
 @workflow.defn(name=REDELIVER_WORKFLOW)

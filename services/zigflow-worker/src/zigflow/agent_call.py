@@ -15,6 +15,8 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 import grpc
+from opentelemetry import propagate
+from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -83,7 +85,9 @@ class AgentCallActivities:
         stub: agent_pb2_grpc.AgentServiceStub,
         signer: CallbackSigner,
         rpc_timeout: timedelta,
+        calls: Counter | None = None,
     ) -> None:
+        self._calls = calls
         self._stub = stub
         self._signer = signer
         self._rpc_timeout = rpc_timeout.total_seconds()
@@ -106,6 +110,7 @@ class AgentCallActivities:
             task_token=info.task_token,
             valid_for=info.start_to_close_timeout or DEFAULT_VALIDITY,
             heartbeat_timeout=info.heartbeat_timeout,
+            traceparent=_current_traceparent(),
         )
         request = agent_pb2.StartAgentRequest(
             request_id=request_id_for(info),
@@ -124,6 +129,7 @@ class AgentCallActivities:
             try:
                 response = await self._stub.StartAgent(request, timeout=self._rpc_timeout)
             except grpc.aio.AioRpcError as err:
+                self._count(err.code().name)
                 final = err.code() in _FINAL_CODES
                 logger.warning("StartAgent failed (%s): %s", err.code().name, err.details())
                 raise ApplicationError(
@@ -137,4 +143,17 @@ class AgentCallActivities:
                 info.attempt,
                 response.already_running,
             )
+        self._count("OK")
         activity.raise_complete_async()
+
+    def _count(self, code: str) -> None:
+        if self._calls is not None:
+            self._calls.labels(code).inc()
+
+
+def _current_traceparent() -> str:
+    """The W3C traceparent of the running activity's span ('' without tracing): it rides
+    in the callback token so Stigma's DeliverCallback span links back to this call."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")

@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 
 from callback_token import KeyRing
 from service_kit import ServiceSettings
+from zigflow.stigma_channel import StigmaTls
 
 
 class ZigflowSettings(ServiceSettings):
@@ -19,6 +20,16 @@ class ZigflowSettings(ServiceSettings):
     """Folder of DSL definitions (*.yaml, *.yml); each becomes a workflow type."""
     stigma_address: str = "localhost:50051"
     """host:port of stigma-api."""
+    stigma_tls: bool = False
+    """Use TLS (system roots) to reach stigma-api; implied by any STIGMA_TLS_*_PATH."""
+    stigma_tls_ca_path: str = ""
+    """PEM CA bundle that signed stigma-api's certificate."""
+    stigma_tls_cert_path: str = ""
+    """PEM client certificate, for an stigma-api that requires mTLS."""
+    stigma_tls_key_path: str = Field(default="", repr=False)
+    """PEM private key of the client certificate."""
+    stigma_tls_server_name: str = ""
+    """Name expected in stigma-api's certificate when the address's host differs."""
     callback_keys: str = Field(validation_alias="CALLBACK_KEYS", repr=False)
     """Shared HMAC keys, ``key_id:secret,...``; the first one signs. Required."""
     max_concurrent_activities: int = 100
@@ -37,3 +48,13 @@ class ZigflowSettings(ServiceSettings):
     @property
     def keyring(self) -> KeyRing:
         return KeyRing.parse(self.callback_keys)
+
+    @property
+    def stigma_tls_config(self) -> StigmaTls:
+        return StigmaTls(
+            enabled=self.stigma_tls,
+            ca_path=self.stigma_tls_ca_path,
+            cert_path=self.stigma_tls_cert_path,
+            key_path=self.stigma_tls_key_path,
+            server_name=self.stigma_tls_server_name,
+        )

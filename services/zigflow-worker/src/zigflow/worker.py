@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-import grpc
+from prometheus_client import Counter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
@@ -11,7 +11,9 @@ from service_kit import SettingsLoadError, Telemetry, connect_temporal, wait_for
 from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
 from zigflow.dsl import load_directory
+from zigflow.http_call import call_http
 from zigflow.settings import ZigflowSettings
+from zigflow.stigma_channel import stigma_channel
 from zigflow.workflows import workflow_class
 
 logger = logging.getLogger(__name__)
@@ -26,19 +28,35 @@ async def serve(settings: ZigflowSettings) -> None:
         raise SettingsLoadError(
             f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
         )
-    async with Telemetry(service="zigflow-worker") as telemetry:
-        client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
-        async with grpc.aio.insecure_channel(settings.stigma_address) as channel:
+    async with Telemetry(
+        service="zigflow-worker",
+        metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host,
+    ) as telemetry:
+        client = await connect_temporal(
+            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+        )
+        async with stigma_channel(
+            settings.stigma_address,
+            settings.stigma_tls_config,
+            interceptors=telemetry.grpc_client_interceptors(),
+        ) as channel:
             activities = AgentCallActivities(
                 stub=agent_pb2_grpc.AgentServiceStub(channel),  # type: ignore[no-untyped-call]
                 signer=CallbackSigner(settings.keyring),
                 rpc_timeout=settings.start_agent_timeout,
+                calls=Counter(
+                    "zigflow_start_agent_calls",
+                    "StartAgent calls made by CallAgent, by gRPC status code",
+                    ["code"],
+                    registry=telemetry.registry,
+                ),
             )
             worker = Worker(
                 client,
                 task_queue=ZIGFLOW_TASK_QUEUE,
                 workflows=[workflow_class(document) for document in documents],
-                activities=[activities.call_agent],
+                activities=[activities.call_agent, call_http],
                 workflow_runner=UnsandboxedWorkflowRunner(),
                 max_concurrent_activities=settings.max_concurrent_activities,
                 graceful_shutdown_timeout=settings.graceful_shutdown,

@@ -1,0 +1,74 @@
+"""The gRPC channel to stigma-api: plaintext, TLS, or mTLS with a client certificate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from service_kit import SettingsLoadError
+
+# gRPC's reconnect backoff grows to 120 s by default: after a long stigma-api outage
+# CallAgent retries would keep failing fast for minutes after it is back. Cap it.
+RECONNECT: list[tuple[str, str | int]] = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+@dataclass(frozen=True)
+class StigmaTls:
+    """How the channel to stigma-api is secured (ZIGFLOW_STIGMA_TLS_* settings)."""
+
+    enabled: bool = False
+    """TLS with the system's root certificates (implied by any path below)."""
+    ca_path: str = ""
+    """PEM CA bundle that signed stigma-api's certificate."""
+    cert_path: str = ""
+    """PEM client certificate, for servers that require mTLS."""
+    key_path: str = ""
+    """PEM private key of the client certificate."""
+    server_name: str = ""
+    """Expected name in the server certificate when it differs from the address's host."""
+
+    @property
+    def on(self) -> bool:
+        return self.enabled or bool(self.ca_path or self.cert_path or self.key_path)
+
+
+def _read(variable: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise SettingsLoadError(f"{variable}: cannot read {path!r}: {err.strerror}") from None
+
+
+def stigma_channel(
+    address: str, tls: StigmaTls, *, interceptors: Sequence[Any] = ()
+) -> grpc.aio.Channel:
+    """Open the channel (use it as an async context manager); ``interceptors`` are
+    grpc.aio client interceptors (tracing)."""
+    if not tls.on:
+        return grpc.aio.insecure_channel(
+            address, options=RECONNECT, interceptors=interceptors or None
+        )
+    if bool(tls.cert_path) != bool(tls.key_path):
+        raise SettingsLoadError(
+            "ZIGFLOW_STIGMA_TLS_CERT_PATH and ZIGFLOW_STIGMA_TLS_KEY_PATH must be set together"
+        )
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read("ZIGFLOW_STIGMA_TLS_CA_PATH", tls.ca_path) if tls.ca_path else None,
+        private_key=_read("ZIGFLOW_STIGMA_TLS_KEY_PATH", tls.key_path) if tls.key_path else None,
+        certificate_chain=(
+            _read("ZIGFLOW_STIGMA_TLS_CERT_PATH", tls.cert_path) if tls.cert_path else None
+        ),
+    )
+    options: list[tuple[str, str | int]] = (
+        [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
+    )
+    return grpc.aio.secure_channel(
+        address, credentials, options=[*RECONNECT, *options], interceptors=interceptors or None
+    )
