@@ -8,11 +8,14 @@ and stop cleanly on SIGTERM. This package holds that sequence once.
 from service_kit._entry import run_service
 from service_kit._lifecycle import wait_for_shutdown
 from service_kit._logs import configure_logging, log_context
+from service_kit._metrics import LATENCY_BUCKETS, Metrics
 from service_kit._settings import ServiceSettings, SettingsLoadError, load_settings
 from service_kit._telemetry import Telemetry
 from service_kit._temporal import TemporalConnectionError, connect_temporal, temporal_namespace
 
 __all__ = [
+    "LATENCY_BUCKETS",
+    "Metrics",
     "ServiceSettings",
     "SettingsLoadError",
     "Telemetry",

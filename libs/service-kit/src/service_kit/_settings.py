@@ -21,6 +21,11 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     """Python logging level name."""
+    metrics_port: int = 0
+    """Port of the Prometheus /metrics endpoint (the service's own and the Temporal SDK's
+    metrics); 0 turns the endpoint off."""
+    metrics_host: str = "0.0.0.0"
+    """Address the /metrics endpoint binds."""
 
 
 class SettingsLoadError(ValueError):

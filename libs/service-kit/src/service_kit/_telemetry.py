@@ -3,12 +3,17 @@ from __future__ import annotations
 import logging
 import os
 from types import TracebackType
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import Runtime
+
+from service_kit._metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -16,23 +21,53 @@ _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDP
 
 
 class Telemetry:
-    """Tracing for one process: OTLP export when the standard OTEL_* variables ask for it.
+    """Tracing and metrics for one process.
 
-    Use as an async context manager; leaving it flushes pending spans, which is
-    why it wraps the whole life of the service.
+    Traces: OTLP export when the standard OTEL_* variables ask for it. Metrics: a
+    Prometheus endpoint on ``metrics_port`` (0 = off) serving the service's own
+    metrics (register them on ``registry``) and the Temporal SDK's (connect with
+    ``runtime``). Use as an async context manager; leaving it flushes pending spans,
+    which is why it wraps the whole life of the service.
     """
 
-    def __init__(self, *, service: str) -> None:
+    def __init__(self, *, service: str, metrics_port: int = 0, metrics_host: str = "0.0.0.0"):
         self.service = service
         self._provider: TracerProvider | None = None
+        self.metrics = Metrics(service=service, port=metrics_port, host=metrics_host)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The prometheus_client CollectorRegistry of this process."""
+        return self.metrics.registry
+
+    @property
+    def runtime(self) -> Runtime:
+        """The Temporal Runtime whose SDK metrics this endpoint serves."""
+        return self.metrics.runtime
+
+    def grpc_server_interceptors(self) -> list[Any]:
+        """OpenTelemetry's grpc.aio server interceptor (spans continue the caller's trace)."""
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+        return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+
+    def grpc_client_interceptors(self) -> list[Any]:
+        """OpenTelemetry's grpc.aio client interceptors (they send ``traceparent``)."""
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+        return list(aio_client_interceptors())  # type: ignore[no-untyped-call]
 
     @property
     def enabled(self) -> bool:
         return self._provider is not None
 
     def temporal_interceptor(self) -> TracingInterceptor:
-        """Temporal's tracing interceptor (client and worker); a no-op without an exporter."""
-        return TracingInterceptor()
+        """Temporal's tracing interceptor (client and worker); a no-op without an exporter.
+
+        Workflow spans are created even without a client span (workflows started from the
+        CLI, the UI or a schedule), so a Zigflow run is the root of its calls' traces.
+        """
+        return TracingInterceptor(always_create_workflow_spans=True)
 
     async def __aenter__(self) -> Telemetry:
         if (
@@ -47,6 +82,7 @@ class Telemetry:
             trace.set_tracer_provider(provider)
             self._provider = provider
             logger.info("tracing enabled: exporting spans over OTLP")
+        await self.metrics.__aenter__()
         return self
 
     async def __aexit__(
@@ -55,5 +91,6 @@ class Telemetry:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.metrics.__aexit__(exc_type, exc, tb)
         if self._provider is not None:
             self._provider.shutdown()

@@ -11,11 +11,19 @@ import base64
 import logging
 import random
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from temporalio import activity
-from temporalio.client import AsyncActivityCancelledError, AsyncActivityHandle, Client
+from temporalio.client import (
+    AsyncActivityCancelledError,
+    AsyncActivityHandle,
+    Client,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import QueryRejectCondition
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -34,6 +42,7 @@ from agent_contract import (
     Phase,
 )
 from service_kit import log_context
+from stigma_orchestrator.metrics import OrchestratorMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +60,18 @@ def keepalive_interval(callback: CallbackRef) -> timedelta:
     return timedelta(milliseconds=timeout_ms / 3)
 
 
+class _RunClosed(Exception):
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
 class CallbackActivities:
     """Keeps the caller's activity alive while the agent runs, and completes it at the end."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, metrics: OrchestratorMetrics | None = None) -> None:
         self._client = client
+        self._metrics = metrics
         self._clients: dict[str, Client] = {client.namespace: client}
 
     def _handle(self, callback: CallbackRef) -> AsyncActivityHandle:
@@ -75,12 +91,16 @@ class CallbackActivities:
     async def deliver_callback(self, request: DeliveryRequest) -> DeliveryOutcome:
         """Complete, fail or cancel the caller's activity with the agent's outcome."""
         callback = request.callback
-        with log_context(execution_id=request.execution_id, token_fp=callback.fingerprint):
+        with (
+            log_context(execution_id=request.execution_id, token_fp=callback.fingerprint),
+            trace.use_span(_delivery_span(request), end_on_exit=True),
+        ):
             handle = self._handle(callback)
             try:
                 await _deliver(handle, request)
             except RPCError as err:
                 if err.status in _GONE:
+                    self._count_delivery("stale")
                     logger.warning(
                         "caller %s/%s attempt %d is gone (%s): callback is stale",
                         callback.workflow_id,
@@ -89,7 +109,12 @@ class CallbackActivities:
                         err.status.name,
                     )
                     return DeliveryOutcome.STALE
+                self._count_delivery("error")
                 raise
+            except Exception:
+                self._count_delivery("error")
+                raise
+            self._count_delivery(_delivered_outcome(request), ended_at=request.ended_at)
             logger.info(
                 "delivered %s to caller %s/%s",
                 request.phase,
@@ -107,39 +132,137 @@ class CallbackActivities:
         """
         callback = request.callback
         interval = keepalive_interval(callback).total_seconds()
+        # Our own heartbeat timeout may be much shorter than the caller's: beat often
+        # enough for both, so a killed orchestrator is noticed fast and this loop resumes.
+        own_timeout = activity.info().heartbeat_timeout
+        own_beat = own_timeout.total_seconds() / 3 if own_timeout else interval
         handle = self._handle(callback)
+        loop = asyncio.get_running_loop()
         with log_context(execution_id=request.execution_id, token_fp=callback.fingerprint):
+            next_caller_beat = loop.time()
             while True:
-                details = await self._progress(request.execution_id)
-                try:
-                    await handle.heartbeat(details)
-                except AsyncActivityCancelledError as err:
-                    if err.details is None or err.details.cancel_requested:
-                        logger.info("caller %s asked to cancel", callback.workflow_id)
-                        return CallerVerdict.CANCEL_REQUESTED
-                except RPCError as err:
-                    if err.status in _GONE:
-                        logger.info(
-                            "caller attempt %d is gone: stop keeping it alive", callback.attempt
-                        )
-                        return CallerVerdict.STALE
-                    logger.warning("heartbeat to caller failed (%s); will retry", err.status)
+                if loop.time() >= next_caller_beat:
+                    verdict = await self._beat_caller(handle, request)
+                    if verdict is not None:
+                        return verdict
+                    next_caller_beat = loop.time() + interval * random.uniform(0.85, 1.0)
                 activity.heartbeat()
-                await asyncio.sleep(interval * random.uniform(0.85, 1.0))
+                await asyncio.sleep(max(0.0, min(next_caller_beat - loop.time(), own_beat)))
+
+    async def _beat_caller(
+        self, handle: AsyncActivityHandle, request: KeepAliveRequest
+    ) -> CallerVerdict | None:
+        """One heartbeat to the caller; a verdict when the loop must end."""
+        callback = request.callback
+        try:
+            details = await self._progress(request.execution_id)
+        except _RunClosed as closed:
+            # Terminated (or timed out) in Temporal: nobody will deliver an outcome, so
+            # tell the caller now instead of keeping it alive for nothing.
+            await self._fail_orphaned(handle, request, closed.how)
+            return CallerVerdict.STALE
+        try:
+            await handle.heartbeat(details)
+            self._count_heartbeat("ok")
+        except AsyncActivityCancelledError as err:
+            self._count_heartbeat("cancel_requested")
+            if err.details is None or err.details.cancel_requested:
+                logger.info("caller %s asked to cancel", callback.workflow_id)
+                return CallerVerdict.CANCEL_REQUESTED
+        except RPCError as err:
+            self._count_heartbeat("gone" if err.status in _GONE else "error")
+            if err.status in _GONE:
+                logger.info("caller attempt %d is gone: stop keeping it alive", callback.attempt)
+                return CallerVerdict.STALE
+            logger.warning("heartbeat to caller failed (%s); will retry", err.status)
+        return None
+
+    def _count_delivery(self, outcome: str, *, ended_at: str = "") -> None:
+        if self._metrics is None:
+            return
+        self._metrics.deliveries.labels(outcome).inc()
+        if ended_at:
+            waited = datetime.now(UTC) - datetime.fromisoformat(ended_at)
+            self._metrics.delivery_latency.observe(max(waited.total_seconds(), 0.0))
+
+    def _count_heartbeat(self, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.heartbeats.labels(result).inc()
+
+    async def _fail_orphaned(
+        self, handle: AsyncActivityHandle, request: KeepAliveRequest, how: str
+    ) -> None:
+        message = f"agent execution {request.execution_id} was closed by Temporal ({how})"
+        logger.warning("%s: failing its caller", message)
+        try:
+            await handle.fail(
+                ApplicationError(
+                    message,
+                    {"execution_id": request.execution_id, "error": message},
+                    type=AGENT_FAILED_ERROR,
+                    non_retryable=True,
+                )
+            )
+            self._count_delivery("failed")
+        except RPCError as err:
+            if err.status not in _GONE:
+                self._count_delivery("error")
+                raise
+            # Already answered (a normal end delivers before the run closes).
 
     async def _progress(self, execution_id: str) -> dict[str, Any]:
-        """What the caller sees as heartbeat details: phase, step count, execution id."""
+        """What the caller sees as heartbeat details: phase, step count, execution id.
+
+        Raises _RunClosed when the run is no longer open.
+        """
         details: dict[str, Any] = {"execution_id": execution_id, "phase": Phase.RUNNING.value}
         workflow_id = activity.info().workflow_id or execution_id
         try:
             status = await self._client.get_workflow_handle(workflow_id).query(
-                STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=timedelta(seconds=5)
+                STATUS_QUERY,
+                result_type=ExecutionStatus,
+                reject_condition=QueryRejectCondition.NOT_OPEN,
+                rpc_timeout=timedelta(seconds=5),
             )
+        except WorkflowQueryRejectedError as err:
+            raise _RunClosed(err.status.name if err.status is not None else "CLOSED") from None
         except Exception as err:  # progress is best effort; the heartbeat itself is not
             logger.debug("progress query failed: %s", err)
             return details
         details.update(phase=status.phase.value, steps=len(status.steps))
         return details
+
+
+def _delivered_outcome(request: DeliveryRequest) -> str:
+    if request.phase is Phase.COMPLETED and request.result is not None:
+        return "completed"
+    if request.phase is Phase.FAILED:
+        return "failed"
+    return "cancelled"
+
+
+def _delivery_span(request: DeliveryRequest) -> trace.Span:
+    """The ``DeliverCallback`` span, linked to the caller's span through the token's
+    ``traceparent``: the completion RPC carries no headers, so this link is the only
+    thread from the caller's activity to the moment it was completed."""
+    links = []
+    if request.callback.traceparent:
+        carrier = {"traceparent": request.callback.traceparent}
+        caller = trace.get_current_span(TraceContextTextMapPropagator().extract(carrier))
+        if caller.get_span_context().is_valid:
+            links.append(trace.Link(caller.get_span_context(), {"link.kind": "caller"}))
+    return trace.get_tracer(__name__).start_span(
+        "DeliverCallback",
+        links=links,
+        attributes={
+            "stigma.execution_id": request.execution_id,
+            "stigma.phase": request.phase.value,
+            "stigma.token_fp": request.callback.fingerprint,
+            "temporal.caller.workflow_id": request.callback.workflow_id,
+            "temporal.caller.activity_id": request.callback.activity_id,
+            "temporal.caller.attempt": request.callback.attempt,
+        },
+    )
 
 
 async def _deliver(handle: AsyncActivityHandle, request: DeliveryRequest) -> None:

@@ -7,7 +7,10 @@ from temporalio.worker import Worker
 from agent_contract import ORCHESTRATOR_TASK_QUEUE
 from service_kit import Telemetry, connect_temporal, wait_for_shutdown
 from stigma_orchestrator.callbacks import CallbackActivities
+from stigma_orchestrator.metrics import OrchestratorMetrics
+from stigma_orchestrator.options import RunOptionsActivity
 from stigma_orchestrator.settings import OrchestratorSettings
+from stigma_orchestrator.visibility import ensure_search_attributes
 from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
 
 logger = logging.getLogger(__name__)
@@ -15,17 +18,29 @@ logger = logging.getLogger(__name__)
 
 async def serve(settings: OrchestratorSettings) -> None:
     """Run the agent workflows and the callback activities until SIGTERM."""
-    async with Telemetry(service="stigma-orchestrator") as telemetry:
-        client = await connect_temporal(interceptors=[telemetry.temporal_interceptor()])
-        callbacks = CallbackActivities(client)
+    async with Telemetry(
+        service="stigma-orchestrator",
+        metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host,
+    ) as telemetry:
+        client = await connect_temporal(
+            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+        )
+        await ensure_search_attributes(client)
+        callbacks = CallbackActivities(client, metrics=OrchestratorMetrics(telemetry.registry))
         worker = Worker(
             client,
             task_queue=ORCHESTRATOR_TASK_QUEUE,
             workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow],
-            activities=[callbacks.deliver_callback, callbacks.keep_caller_alive],
+            activities=[
+                callbacks.deliver_callback,
+                callbacks.keep_caller_alive,
+                RunOptionsActivity(settings).run_options,
+            ],
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             graceful_shutdown_timeout=settings.graceful_shutdown,
+            sticky_queue_schedule_to_start_timeout=settings.sticky_queue_timeout,
         )
         async with worker:
             logger.info("stigma-orchestrator polling %s", ORCHESTRATOR_TASK_QUEUE)

@@ -5,15 +5,20 @@
 """
 
 from devstack._processes import ServiceProcess, StartupError
-from devstack._stack import SERVICES, LocalStack, StackConfig
+from devstack._prometheus import LocalPrometheus, prometheus_config
+from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_metrics_ports
 from devstack._temporal import TemporalDevServer, free_port
 
 __all__ = [
+    "REPO_ROOT",
     "SERVICES",
+    "LocalPrometheus",
     "LocalStack",
     "ServiceProcess",
     "StackConfig",
     "StartupError",
     "TemporalDevServer",
+    "fixed_metrics_ports",
     "free_port",
+    "prometheus_config",
 ]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -16,12 +15,23 @@ logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
+# Runs first in the child and execs the real program: asks for SIGTERM when the supervisor
+# dies (so nothing is orphaned), and gives up if it already has. Doing this in a launcher
+# instead of a ``preexec_fn`` lets Python spawn with vfork: a fork() of a supervisor whose
+# gRPC threads are busy (the test suite's clients, its OTLP receiver) can abort the child
+# in gRPC's fork handlers before it ever execs.
+_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform == 'linux':\n"
+    f"    ctypes.CDLL(None, use_errno=True).prctl({_PR_SET_PDEATHSIG}, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the supervisor dies, so nothing is orphaned."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+def _launched(argv: Sequence[str]) -> list[str]:
+    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 class StartupError(RuntimeError):
@@ -55,13 +65,12 @@ class ServiceProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_file.open("ab")
         self._process = await asyncio.create_subprocess_exec(
-            *self.argv,
+            *_launched(self.argv),
             env={**os.environ, **self.env},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches only the supervisor
-            preexec_fn=_die_with_parent,
         )
         logger.info("started %s (pid %d), log: %s", self.name, self._process.pid, self.log_file)
 

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
 from devstack._processes import ServiceProcess, StartupError
 from devstack._temporal import TemporalDevServer, free_port
+from zigflow.stigma_channel import StigmaTls, stigma_channel
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,21 @@ SERVICES: dict[str, tuple[str, str | None]] = {
     "zigflow-worker": ("zigflow", ZIGFLOW_TASK_QUEUE),
 }
 REPO_ROOT = Path(__file__).resolve().parents[4]
+# Settings prefix of each service (its /metrics port is <PREFIX>METRICS_PORT).
+ENV_PREFIXES: dict[str, str] = {
+    "stigma-api": "STIGMA_API_",
+    "stigma-orchestrator": "STIGMA_ORCHESTRATOR_",
+    "ai-worker": "AI_WORKER_",
+    "zigflow-worker": "ZIGFLOW_",
+}
+
+
+def fixed_metrics_ports(base: int) -> dict[str, int]:
+    """``make up``'s /metrics ports: the services in SERVICES order from ``base``, then
+    Temporal's own (key ``temporal``); prometheus/prometheus.local.yml scrapes these."""
+    ports = {name: base + index for index, name in enumerate(SERVICES)}
+    ports["temporal"] = base + len(SERVICES)
+    return ports
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,10 @@ class StackConfig:
     """Extra environment for every service."""
     service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Extra environment per service name."""
+    metrics_ports: Mapping[str, int] = field(default_factory=dict)
+    """Fixed /metrics port per service name (default: free ones, kept across restarts)."""
+    temporal_metrics_port: int | None = None
+    """Fixed port of the Temporal server's own /metrics (default: a free one)."""
 
 
 def callback_keys(state_dir: Path) -> str:
@@ -68,10 +88,14 @@ class LocalStack:
             state_dir=config.state_dir,
             port=config.temporal_port,
             ui_port=config.ui_port,
+            metrics_port=config.temporal_metrics_port,
             headless=config.headless,
         )
         self.stigma_port = config.stigma_port or free_port()
         self.callback_keys = callback_keys(config.state_dir)
+        self.metrics_ports = {
+            name: config.metrics_ports.get(name) or free_port() for name in SERVICES
+        }
         self.services = {name: self._process(name) for name in SERVICES}
         self._client: Client | None = None
 
@@ -95,9 +119,18 @@ class LocalStack:
             "ZIGFLOW_STIGMA_ADDRESS": self.stigma_address,
             "ZIGFLOW_WORKFLOWS_DIR": str(self.config.workflows_dir),
         }
+        prefix = ENV_PREFIXES[name]
+        env[f"{prefix}METRICS_PORT"] = str(self.metrics_ports[name])
+        env[f"{prefix}METRICS_HOST"] = "127.0.0.1"
         env.update(self.config.env)
         env.update(self.config.service_env.get(name, {}))
         return env
+
+    def metrics_targets(self) -> dict[str, str]:
+        """``host:port`` of every /metrics endpoint, Temporal's own included."""
+        targets = {name: f"127.0.0.1:{port}" for name, port in self.metrics_ports.items()}
+        targets["temporal"] = f"127.0.0.1:{self.temporal.metrics_port}"
+        return targets
 
     def _process(self, name: str) -> ServiceProcess:
         module, _ = SERVICES[name]
@@ -140,8 +173,19 @@ class LocalStack:
         )
         return any(p.identity.startswith(f"{process.pid}@") for p in response.pollers)
 
+    def stigma_tls(self) -> StigmaTls:
+        """How clients reach stigma-api: the zigflow-worker's ZIGFLOW_STIGMA_TLS_* settings."""
+        env = self.env_for("zigflow-worker")
+        return StigmaTls(
+            enabled=env.get("ZIGFLOW_STIGMA_TLS", "").lower() in ("1", "true", "yes"),
+            ca_path=env.get("ZIGFLOW_STIGMA_TLS_CA_PATH", ""),
+            cert_path=env.get("ZIGFLOW_STIGMA_TLS_CERT_PATH", ""),
+            key_path=env.get("ZIGFLOW_STIGMA_TLS_KEY_PATH", ""),
+            server_name=env.get("ZIGFLOW_STIGMA_TLS_SERVER_NAME", ""),
+        )
+
     async def _serving(self) -> bool:
-        async with grpc.aio.insecure_channel(self.stigma_address) as channel:
+        async with stigma_channel(self.stigma_address, self.stigma_tls()) as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=""), timeout=1

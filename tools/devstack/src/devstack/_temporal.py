@@ -10,9 +10,13 @@ from types import TracebackType
 
 from temporalio.client import Client
 
+from agent_contract import PENDING_CALLBACKS_ATTRIBUTE, PENDING_SINCE_ATTRIBUTE
 from devstack._processes import ServiceProcess, StartupError
 
 logger = logging.getLogger(__name__)
+
+# The agent workflow keeps these while a caller waits (the pending-call gauge reads them).
+SEARCH_ATTRIBUTES = {PENDING_CALLBACKS_ATTRIBUTE: "Int", PENDING_SINCE_ATTRIBUTE: "Datetime"}
 
 
 def free_port() -> int:
@@ -58,6 +62,8 @@ class TemporalDevServer:
             "--db-filename", str(self.db_file),
             "--log-level", "warn",
         ]  # fmt: skip
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
         if headless:
             argv.append("--headless")
         self.process = ServiceProcess(

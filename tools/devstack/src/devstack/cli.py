@@ -18,28 +18,39 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
-from devstack._stack import REPO_ROOT, LocalStack, StackConfig
+from devstack._prometheus import LocalPrometheus
+from devstack._stack import REPO_ROOT, LocalStack, StackConfig, fixed_metrics_ports
+from devstack._tracing import demo_trace
 from zigflow.cli import failure_message, start_and_wait
 from zigflow.dsl import load_document
 
 DEFAULT_STATE = REPO_ROOT / ".state"
+DEFAULT_METRICS_BASE_PORT = 9460
 DEMO_WORKFLOW = REPO_ROOT / "examples" / "hello-agent.yaml"
 DEFAULT_INPUT = '{"topic": "a durable token handshake", "requester": "make demo"}'
 
 
 def _config(args: argparse.Namespace) -> StackConfig:
+    # Fixed, so that prometheus/prometheus.local.yml and bookmarks keep working.
+    ports = fixed_metrics_ports(args.metrics_base_port)
     return StackConfig(
         state_dir=args.state_dir,
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
         stigma_port=args.stigma_port,
+        metrics_ports=ports,
+        temporal_metrics_port=ports["temporal"],
     )
 
 
 def _banner(stack: LocalStack) -> str:
+    metrics = ", ".join(
+        f"{name} :{t.rpartition(':')[2]}" for name, t in stack.metrics_targets().items()
+    )
     return (
         f"Temporal      {stack.temporal.address}  (UI http://127.0.0.1:{stack.temporal.ui_port})\n"
         f"stigma-api    {stack.stigma_address}\n"
+        f"/metrics      {metrics}\n"
         f"logs          {stack.config.state_dir / 'logs'}"
     )
 
@@ -52,11 +63,14 @@ async def _demo(args: argparse.Namespace) -> int:
         print(_banner(stack), flush=True)
         print(f"running {args.workflow.name} with input {json.dumps(payload)}", flush=True)
         started = time.monotonic()
-        try:
-            output = await start_and_wait(stack.client, document, payload)
-        except WorkflowFailureError as err:
-            print(f"workflow failed: {failure_message(err)}", file=sys.stderr)
-            return 1
+        with demo_trace(stack.client) as (traced, trace_id):
+            try:
+                output = await start_and_wait(traced, document, payload)
+            except WorkflowFailureError as err:
+                print(f"workflow failed: {failure_message(err)}", file=sys.stderr)
+                print(f"trace id: {trace_id}", file=sys.stderr)
+                return 1
+        print(f"trace id: {trace_id}  (the trace_id field of every service's log lines)")
         print(f"\nworkflow finished in {time.monotonic() - started:.1f}s; its output:")
         print(json.dumps(output, indent=2, sort_keys=True))
         if isinstance(output, dict) and "answer" in output:
@@ -68,8 +82,17 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     ready = args.state_dir / "devstack.ready"
     ready.unlink(missing_ok=True)
-    async with LocalStack(_config(args)) as stack:
-        ready.write_text(_banner(stack))
+    async with LocalStack(_config(args)) as stack, contextlib.AsyncExitStack() as extra:
+        banner = _banner(stack)
+        if args.prometheus:
+            prometheus = LocalPrometheus(
+                state_dir=args.state_dir / "prometheus",
+                targets=stack.metrics_targets(),
+                port=args.prometheus_port,
+            )
+            await extra.enter_async_context(prometheus)
+            banner += f"\nprometheus    {prometheus.url}  (alert rules from prometheus/rules)"
+        ready.write_text(banner)
         try:
             await asyncio.Event().wait()  # until SIGTERM cancels us
         finally:
@@ -88,10 +111,13 @@ def _up(args: argparse.Namespace) -> int:
     if pid_file.exists() and _alive(int(pid_file.read_text())):
         print(f"already up (pid {pid_file.read_text()}); `make down` stops it")
         return 0
-    argv = [sys.executable, "-m", "devstack.cli", "serve", "--state-dir", str(state)]
-    for flag in ("temporal_port", "ui_port", "stigma_port"):
+    argv = [sys.executable, "-m", "devstack.cli", "--state-dir", str(state)]
+    for flag in ("temporal_port", "ui_port", "stigma_port", "metrics_base_port", "prometheus_port"):
         if (value := getattr(args, flag)) is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
+    argv.append("serve")  # global options go before the command
+    if args.prometheus:
+        argv.append("--prometheus")
     log = (state / "devstack.log").open("ab")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file.write_text(str(process.pid))
@@ -144,13 +170,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
     parser.add_argument("--stigma-port", type=int, default=50051)
+    parser.add_argument(
+        "--metrics-base-port",
+        type=int,
+        default=DEFAULT_METRICS_BASE_PORT,
+        help="/metrics of stigma-api, stigma-orchestrator, ai-worker, zigflow-worker, Temporal "
+        "on this port and the next four",
+    )
+    parser.add_argument("--prometheus-port", type=int, default=9090)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="start, run one workflow, print its output, stop")
     demo.add_argument("--workflow", type=Path, default=DEMO_WORKFLOW)
     demo.add_argument("--input", default=DEFAULT_INPUT)
-    commands.add_parser("up", help="start the stack in the background")
+    for name, helptext in (
+        ("up", "start the stack in the background"),
+        ("serve", "run the stack in the foreground until SIGTERM"),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument(
+            "--prometheus",
+            action="store_true",
+            help="also run a local Prometheus (Debian's package) scraping the stack",
+        )
     commands.add_parser("down", help="stop the stack started by up")
-    commands.add_parser("serve", help="run the stack in the foreground until SIGTERM")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "up":

@@ -1,0 +1,39 @@
+"""The orchestrator's own Prometheus metrics (the Temporal SDK's are served beside them)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from service_kit import LATENCY_BUCKETS
+
+DELIVERY_OUTCOMES = ("completed", "failed", "cancelled", "stale", "error")
+HEARTBEAT_RESULTS = ("ok", "cancel_requested", "gone", "error")
+
+
+class OrchestratorMetrics:
+    """Callback deliveries and caller heartbeats, as the operator's dashboards show them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "stigma_callback_deliveries",
+            "Callback delivery attempts by outcome: completed, failed and cancelled reached "
+            "the caller; stale means the caller was gone; error will be retried",
+            ["outcome"],
+            registry=registry,
+        )
+        self.delivery_latency = Histogram(
+            "stigma_callback_delivery_latency_seconds",
+            "From the agent's end to the caller's activity being completed/failed/cancelled",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.heartbeats = Counter(
+            "stigma_caller_heartbeats",
+            "Heartbeats sent to callers' pending activities, by result",
+            ["result"],
+            registry=registry,
+        )
+        for outcome in DELIVERY_OUTCOMES:
+            self.deliveries.labels(outcome)
+        for result in HEARTBEAT_RESULTS:
+            self.heartbeats.labels(result)

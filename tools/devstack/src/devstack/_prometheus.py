@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from devstack._processes import ServiceProcess, StartupError
+from devstack._temporal import free_port
+
+logger = logging.getLogger(__name__)
+
+PROMETHEUS_DIR = Path(__file__).resolve().parents[4] / "prometheus"
+RULE_FILES = tuple(sorted((PROMETHEUS_DIR / "rules").glob("*.yml")))
+
+
+def prometheus_config(
+    targets: Mapping[str, str],
+    *,
+    rule_files: Sequence[Path] = RULE_FILES,
+    scrape_interval: str = "5s",
+) -> dict[str, Any]:
+    """The local-process variant of prometheus/prometheus.local.yml: one job per target
+    (job name = service name, ``temporal`` for the server), the repository's alert rules."""
+    return {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [str(path) for path in rule_files],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [target]}]}
+            for job, target in targets.items()
+        ],
+    }
+
+
+class PrometheusQueryError(ValueError):
+    """Prometheus refused a query (HTTP 400); the message carries its explanation."""
+
+
+def prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        raise StartupError("prometheus is missing: apt-get install prometheus")
+    return found
+
+
+class LocalPrometheus:
+    """Debian's ``prometheus`` on 127.0.0.1 with its TSDB under ``state_dir``."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        targets: Mapping[str, str],
+        port: int | None = None,
+        scrape_interval: str = "5s",
+        rule_files: Sequence[Path] = RULE_FILES,
+    ) -> None:
+        self.port = port or free_port()
+        self.state_dir = state_dir
+        self.config_file = state_dir / "prometheus.yml"
+        self._config = prometheus_config(
+            targets, rule_files=rule_files, scrape_interval=scrape_interval
+        )
+        self.process = ServiceProcess(
+            name="prometheus",
+            argv=[
+                prometheus_binary(),
+                f"--config.file={self.config_file}",
+                f"--storage.tsdb.path={state_dir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            env={},
+            log_file=state_dir / "logs" / "prometheus.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=10) as reply:
+                body = reply.read()
+        except urllib.error.HTTPError as err:
+            if err.code != 400:
+                raise
+            raise PrometheusQueryError(
+                f"{path} {dict(params or {})}: {err.read().decode()}"
+            ) from None
+        return json.loads(body) if path.startswith("/api/") else body.decode()
+
+    async def api(self, path: str, **params: str) -> Any:
+        """GET a Prometheus HTTP API path; the decoded ``data`` of a successful answer."""
+        answer = await asyncio.to_thread(self._get, path, params)
+        if answer.get("status") != "success":
+            raise RuntimeError(f"{path} {params}: {answer}")
+        return answer["data"]
+
+    async def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (raises on a bad expression)."""
+        data = await self.api("/api/v1/query", query=expr)
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    async def start(self, *, ready_within: float = 30.0) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump(self._config, sort_keys=False))
+        await self.process.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ready_within
+        while True:
+            self.process.raise_if_exited()
+            try:
+                await asyncio.to_thread(self._get, "/-/ready")
+                break
+            except OSError:
+                if loop.time() > deadline:
+                    raise StartupError(
+                        f"prometheus not ready on {self.url}\n{self.process.tail()}"
+                    ) from None
+                await asyncio.sleep(0.2)
+        logger.info("Prometheus on %s", self.url)
+
+    async def stop(self) -> None:
+        await self.process.stop()
+
+    async def __aenter__(self) -> LocalPrometheus:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

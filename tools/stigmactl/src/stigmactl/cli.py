@@ -1,0 +1,231 @@
+"""stigmactl: list the agent calls callers wait on; complete, fail or cancel a stuck one.
+
+Talks to Temporal with the standard TEMPORAL_* variables (see the root README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR
+from service_kit import TemporalConnectionError, connect_temporal
+from stigmactl._pending import PendingCall, pending_calls
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run; the message says why."""
+
+
+def duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``24h``, ``2d``."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 24h or 2d")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = int((now - moment).total_seconds())
+    hours, rest = divmod(max(seconds, 0), 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+
+
+def print_pending(calls: Sequence[PendingCall], out: TextIO, *, as_json: bool) -> None:
+    now = datetime.now(UTC)
+    if as_json:
+        rows = [
+            {
+                "caller_workflow_id": c.caller_workflow_id,
+                "activity_id": c.activity_id,
+                "attempt": c.attempt,
+                "waiting_since": c.waiting_since.isoformat() if c.waiting_since else None,
+                "age_seconds": age.total_seconds() if (age := c.age(now)) else None,
+                "last_heartbeat": c.last_heartbeat.isoformat() if c.last_heartbeat else None,
+                "execution_id": c.execution_id,
+                "phase": c.phase,
+                "steps": c.steps,
+            }
+            for c in calls
+        ]
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+        return
+    header = (
+        "CALLER WORKFLOW",
+        "ACTIVITY",
+        "ATTEMPT",
+        "AGE",
+        "LAST HEARTBEAT",
+        "EXECUTION",
+        "PHASE",
+    )
+    table = [header] + [
+        (
+            c.caller_workflow_id,
+            c.activity_id,
+            str(c.attempt),
+            _ago(c.waiting_since, now),
+            _ago(c.last_heartbeat, now) + (" ago" if c.last_heartbeat else ""),
+            c.execution_id,
+            f"{c.phase} ({c.steps} steps)",
+        )
+        for c in calls
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        out.write("\n")
+    out.write(f"{len(calls)} pending agent call(s)\n")
+
+
+async def _describe_pending(client: Client, workflow_id: str, activity_id: str) -> Any:
+    description = await client.get_workflow_handle(workflow_id).describe()
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_id == activity_id:
+            return pending
+    raise UsageError(f"workflow {workflow_id!r} has no pending activity {activity_id!r}")
+
+
+async def finish(
+    client: Client,
+    *,
+    action: str,
+    workflow_id: str,
+    activity_id: str,
+    result: Any = None,
+    message: str = "",
+    confirm: Callable[[str], bool],
+    out: TextIO,
+) -> int:
+    """Complete, fail or cancel a caller's pending activity after ``confirm`` agrees."""
+    pending = await _describe_pending(client, workflow_id, activity_id)
+    cancel_requested = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+    what = {
+        "complete": f"complete it with {json.dumps(result)}",
+        "fail": f"fail it as {AGENT_FAILED_ERROR}: {message}",
+        "cancel": "report its cancellation"
+        if cancel_requested
+        else f"fail it as {AGENT_CANCELLED_ERROR} (the caller did not ask to cancel)",
+    }[action]
+    prompt = (
+        f"{workflow_id} activity {activity_id} ({pending.activity_type.name}, attempt "
+        f"{pending.attempt}): {what}?"
+    )
+    if not confirm(prompt):
+        out.write("nothing done\n")
+        return 1
+    handle = client.get_async_activity_handle(
+        workflow_id=workflow_id, run_id=None, activity_id=activity_id
+    )
+    details = {"by": "stigmactl", "error": message or f"{action} by an operator"}
+    if action == "complete":
+        await handle.complete(result)
+    elif action == "fail":
+        await handle.fail(
+            ApplicationError(
+                message or "failed by an operator",
+                details,
+                type=AGENT_FAILED_ERROR,
+                non_retryable=True,
+            )
+        )
+    elif cancel_requested:
+        await handle.report_cancellation(details)
+    else:
+        await handle.fail(
+            ApplicationError(
+                message or "cancelled by an operator",
+                details,
+                type=AGENT_CANCELLED_ERROR,
+                non_retryable=True,
+            )
+        )
+    out.write(f"done: {workflow_id} activity {activity_id} {action}d\n")
+    return 0
+
+
+def _ask(prompt: str) -> bool:
+    answer = input(f"{prompt} Type 'yes' to go on: ")
+    return answer.strip().lower() == "yes"
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="stigmactl", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    pending = commands.add_parser("pending", help="list the agent calls callers wait on")
+    pending.add_argument("--older-than", type=duration, help="only calls waiting longer (24h)")
+    pending.add_argument("--json", action="store_true", help="JSON instead of a table")
+    for action, helptext in (
+        ("complete", "complete a caller's pending activity with a result"),
+        ("fail", "fail a caller's pending activity as AgentFailed"),
+        ("cancel", "cancel a caller's pending activity"),
+    ):
+        command = commands.add_parser(action, help=helptext)
+        command.add_argument("workflow_id", help="the caller's workflow id")
+        command.add_argument("activity_id", help="its CallAgent activity id")
+        command.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if action == "complete":
+            command.add_argument("--result", default="null", help="JSON result (default null)")
+        else:
+            command.add_argument("--message", default="", help="the failure message")
+    return root
+
+
+async def amain(
+    argv: Sequence[str], *, client: Client | None = None, out: TextIO = sys.stdout
+) -> int:
+    args = parser().parse_args(argv)
+    if client is None:
+        client = await connect_temporal()
+    if args.command == "pending":
+        print_pending(
+            await pending_calls(client, older_than=args.older_than), out, as_json=args.json
+        )
+        return 0
+    try:
+        result = json.loads(args.result) if args.command == "complete" else None
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--result is not JSON: {err}") from None
+    return await finish(
+        client,
+        action=args.command,
+        workflow_id=args.workflow_id,
+        activity_id=args.activity_id,
+        result=result,
+        message=getattr(args, "message", ""),
+        confirm=(lambda _prompt: True) if args.yes else _ask,
+        out=out,
+    )
+
+
+def run() -> None:
+    try:
+        code = asyncio.run(amain(sys.argv[1:]))
+    except (UsageError, TemporalConnectionError) as err:
+        print(f"stigmactl: {err}", file=sys.stderr)
+        code = 2
+    except RPCError as err:
+        print(f"stigmactl: Temporal refused: {err.status.name}: {err.message}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()
