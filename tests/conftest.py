@@ -1,11 +1,20 @@
 """The integration suite's stack: one Temporal dev server and the four services as
-processes for the whole session, exactly as ``make up`` runs them."""
+processes for the whole session, exactly as ``make up`` runs them.
+
+``--stack=containers`` (or STACK_MODE=containers) runs the same tests against the project's
+images and the Temporal dev-server image, started through testcontainers
+(tests/containers_support.py); the pytest header says which mode ran. Tests that need the
+processes themselves are marked ``processes_only`` here (PROCESSES_ONLY, with the reason)
+and are deselected in container mode; ``make test-containers`` runs the rest.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -13,6 +22,8 @@ from temporalio.client import Client
 
 from devstack import LocalStack, StackConfig
 from stigma.agent.v1 import agent_pb2_grpc
+from tests.containers_support import ContainerImages, ContainerStack, ContainerStackConfig
+from tests.observability_support import observed  # noqa: F401  (session fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -21,20 +32,91 @@ HERE = Path(__file__).resolve().parent
 # must therefore free its slot at once (raise_complete_async), or the suite stalls.
 ZIGFLOW_SLOTS = 1
 
+STACK_MODES = ("processes", "containers")
+# Tests (module, or module::test) that need the stack as local processes, and why.
+PROCESSES_ONLY: dict[str, str] = {
+    "test_reliability_crashes.py": "kills and restarts service processes and the Temporal server",
+    "test_reliability_hostile.py": "restarts service processes with other settings",
+    "test_reliability_liveness.py": "stops service processes mid-run",
+    "test_reliability_tls.py": "restarts stigma-api processes with TLS files from the host",
+    "test_token_secrecy.py": "reads the services' log files under the stack's state dir",
+    "test_dsl_http.py": "serves HTTP on the host's 127.0.0.1, which containers cannot reach",
+    "test_dsl_examples.py::test_http_to_agent": "serves HTTP on the host's 127.0.0.1",
+}
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--stack",
+        choices=STACK_MODES,
+        default=os.environ.get("STACK_MODE", "processes"),
+        help="run the integration stack as local processes (default) or as containers "
+        "through testcontainers (the project's images; `make images` builds them)",
+    )
+
+
+def stack_mode(config: pytest.Config) -> str:
+    return str(config.getoption("--stack"))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if stack_mode(config) == "containers":
+        images = ", ".join(ContainerImages.pinned().all())
+        return f"stack: containers through testcontainers ({images}); processes_only deselected"
+    return "stack: processes (Temporal dev server and the four services as local processes)"
+
+
+# Any test using these fixtures runs its own process stack (observability_support: the
+# services export to an in-process OTLP receiver and are restarted by the tests).
+PROCESSES_ONLY_FIXTURES: dict[str, str] = {
+    "observed": "runs its own process stack with an in-process OTLP receiver",
+}
+
+
+def processes_only_reason(item: pytest.Item) -> str | None:
+    for fixture in getattr(item, "fixturenames", ()):
+        if fixture in PROCESSES_ONLY_FIXTURES:
+            return PROCESSES_ONLY_FIXTURES[fixture]
+    module = Path(str(item.path)).name
+    test = getattr(item, "originalname", item.name)
+    return PROCESSES_ONLY.get(f"{module}::{test}") or PROCESSES_ONLY.get(module)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselected: list[pytest.Item] = []
     for item in items:
         if HERE in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+            if processes_only_reason(item) is not None:
+                item.add_marker(pytest.mark.processes_only)
+                if stack_mode(config) == "containers":
+                    deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 @pytest.fixture(scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
     state = tmp_path_factory.mktemp("stack")
     workflows = state / "workflows"
     workflows.mkdir()
     for source in [*(ROOT / "examples").glob("*.yaml"), *(HERE / "workflows").glob("*.yaml")]:
         shutil.copy(source, workflows / source.name)
+    if stack_mode(request.config) == "containers":
+        containers = ContainerStackConfig(
+            workflows_dir=workflows,
+            service_env={
+                "zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(ZIGFLOW_SLOTS)}
+            },
+        )
+        async with ContainerStack(containers) as in_containers:
+            # Same surface as LocalStack for the tests that run here (client, stigma_address,
+            # callback_keys, metrics_targets); the processes_only ones never see it.
+            yield cast(LocalStack, in_containers)
+        return
     config = StackConfig(
         state_dir=state,
         workflows_dir=workflows,
