@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import grpc
 import pytest
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
 from agent_contract import AgentSpecData
-from zigflow.agent_call import request_id_for, spec_from_arguments
+from zigflow.agent_call import _error_type, request_id_for, spec_from_arguments
 
 
 def test_full_arguments() -> None:
@@ -116,3 +117,19 @@ def test_request_id_differs_across_calls_and_runs(changes: dict[str, Any]) -> No
 
 def test_request_id_does_not_contain_the_task_token() -> None:
     assert "token" not in request_id_for(info(task_token=b"token-secret"))
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, "AgentRejected"),
+        (grpc.StatusCode.PERMISSION_DENIED, "AgentRejected"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "StigmaBusy"),
+        (grpc.StatusCode.UNAVAILABLE, "StigmaUnavailable"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "StigmaUnavailable"),
+    ],
+)
+def test_start_agent_refusals_map_to_error_types_a_catch_can_match(
+    code: grpc.StatusCode, expected: str
+) -> None:
+    assert _error_type(code) == expected

@@ -43,6 +43,15 @@ _FINAL_CODES = frozenset(
 )
 
 
+def _error_type(code: grpc.StatusCode) -> str:
+    """The ApplicationError type a DSL ``catch`` can match: refused, busy or unreachable."""
+    if code in _FINAL_CODES:
+        return AGENT_REJECTED_ERROR
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return "StigmaBusy"  # the admission limit: retried with backoff
+    return "StigmaUnavailable"
+
+
 @dataclass
 class AgentCall:
     """What a ``call: agent`` task asks for, after its expressions were evaluated."""
@@ -134,7 +143,7 @@ class AgentCallActivities:
                 logger.warning("StartAgent failed (%s): %s", err.code().name, err.details())
                 raise ApplicationError(
                     f"stigma-api refused the agent call: {err.code().name}: {err.details()}",
-                    type=AGENT_REJECTED_ERROR if final else "StigmaUnavailable",
+                    type=_error_type(err.code()),
                     non_retryable=final,
                 ) from None
             logger.info(
