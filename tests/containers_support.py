@@ -18,10 +18,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from temporalio.client import Client
+
+from devstack import Startable
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -119,7 +120,7 @@ def _created(container: DockerContainer) -> bool:
     return True
 
 
-class ContainerStack:
+class ContainerStack(Startable):
     """Temporal and the four services, each its own container on a private network."""
 
     mode = "containers"
@@ -282,19 +283,3 @@ class ContainerStack:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self._stop_sync)
-
-    async def __aenter__(self) -> ContainerStack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

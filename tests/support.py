@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -12,6 +13,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
+from callback_token import CallbackSigner, KeyRing
 
 
 def unique(prefix: str) -> str:
@@ -45,3 +47,18 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(every)
+
+
+def signed_token(keys: str, **overrides: object) -> bytes:
+    """A callback token signed with ``keys`` for a made-up caller; overrides edit any field."""
+    fields: dict[str, object] = {
+        "namespace": "default",
+        "workflow_id": "caller",
+        "run_id": "run",
+        "activity_id": "1",
+        "attempt": 1,
+        "task_token": b"not-a-real-task-token",
+        "valid_for": timedelta(hours=1),
+    }
+    fields.update(overrides)
+    return CallbackSigner(KeyRing.parse(keys)).sign(**fields)  # type: ignore[arg-type]

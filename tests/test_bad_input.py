@@ -12,31 +12,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from agent_contract import execution_id_for
-from callback_token import CallbackSigner, KeyRing
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma.agent.v1.callback_pb2 import SignedCallback
-from tests.support import unique
+from tests.support import signed_token, unique
 
 GOOD_SPEC = agent_pb2.AgentSpec(name="t", input="hello", model="scripted:echo")
 
 
-def _token(keys: str, **overrides: object) -> bytes:
-    fields: dict[str, object] = {
-        "namespace": "default",
-        "workflow_id": "caller",
-        "run_id": "run",
-        "activity_id": "1",
-        "attempt": 1,
-        "task_token": b"not-a-real-task-token",
-        "valid_for": timedelta(hours=1),
-    }
-    fields.update(overrides)
-    return CallbackSigner(KeyRing.parse(keys)).sign(**fields)  # type: ignore[arg-type]
-
-
 def _tampered(keys: str) -> bytes:
-    signed = SignedCallback.FromString(_token(keys))
+    signed = SignedCallback.FromString(signed_token(keys))
     target = bytearray(signed.target)
     target[-1] ^= 0x01
     return SignedCallback(
@@ -57,14 +42,14 @@ CASES: dict[str, tuple[Callable[[str], agent_pb2.StartAgentRequest], str]] = {
         spec=GOOD_SPEC, callback_token=_tampered(keys)), "signature does not match"),
     "expired token": (lambda keys: agent_pb2.StartAgentRequest(
         spec=GOOD_SPEC,
-        callback_token=_token(keys, now=datetime.now(UTC) - timedelta(hours=2))),
+        callback_token=signed_token(keys, now=datetime.now(UTC) - timedelta(hours=2))),
         "expired"),
     "unknown signing key": (lambda keys: agent_pb2.StartAgentRequest(
         spec=GOOD_SPEC,
-        callback_token=_token("stranger:an-attackers-own-secret-key")),
+        callback_token=signed_token("stranger:an-attackers-own-secret-key")),
         "unknown key id"),
     "other namespace": (lambda keys: agent_pb2.StartAgentRequest(
-        spec=GOOD_SPEC, callback_token=_token(keys, namespace="someone-else")),
+        spec=GOOD_SPEC, callback_token=signed_token(keys, namespace="someone-else")),
         "namespace"),
 }  # fmt: skip
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -15,30 +14,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from callback_token import CallbackSigner, KeyRing
 from devstack import LocalStack
 from devstack._processes import ServiceProcess
 from devstack._temporal import free_port
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma.agent.v1.callback_pb2 import CallbackTarget, SignedCallback
-from tests.support import eventually, unique
+from tests.support import eventually, signed_token, unique
 
 ANSWERS = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 SPEC = agent_pb2.AgentSpec(name="t", input="hello", model="scripted:echo")
-
-
-def _sign(keys: str, **overrides: object) -> bytes:
-    fields: dict[str, object] = {
-        "namespace": "default",
-        "workflow_id": "caller",
-        "run_id": "run",
-        "activity_id": "1",
-        "attempt": 1,
-        "task_token": b"not-a-real-task-token",
-        "valid_for": timedelta(hours=1),
-    }
-    fields.update(overrides)
-    return CallbackSigner(KeyRing.parse(keys)).sign(**fields)  # type: ignore[arg-type]
 
 
 def _flip(token: bytes, position: int, mask: int) -> bytes:
@@ -109,7 +93,7 @@ def test_start_agent_answers_only_ok_invalid_or_exhausted(
 ) -> None:
     if isinstance(token, tuple):
         kind, position, mask = token
-        valid = _sign(stack.callback_keys)
+        valid = signed_token(stack.callback_keys)
         token = valid if kind == "valid" else _flip(valid, position, mask)
     request = agent_pb2.StartAgentRequest(request_id=request_id, callback_token=token)
     if spec is not None:
@@ -247,7 +231,7 @@ async def test_token_replayed_against_another_namespace_is_refused(
     other_tenant: OtherTenant,
 ) -> None:
     # Signed with a key tenant-b trusts, for a caller in namespace "default".
-    token = _sign(other_tenant.new_keys, namespace="default")
+    token = signed_token(other_tenant.new_keys, namespace="default")
     details = await _refused(other_tenant.stub, token)
     assert "targets namespace 'default', which this server does not serve" in details
 
@@ -255,7 +239,7 @@ async def test_token_replayed_against_another_namespace_is_refused(
 async def test_token_signed_by_a_rotated_out_key_is_refused(
     stack: LocalStack, other_tenant: OtherTenant
 ) -> None:
-    token = _sign(stack.callback_keys, namespace="tenant-b")
+    token = signed_token(stack.callback_keys, namespace="tenant-b")
     details = await _refused(other_tenant.stub, token)
     assert "unknown key id 'local'" in details
 
@@ -263,7 +247,7 @@ async def test_token_signed_by_a_rotated_out_key_is_refused(
 async def test_token_with_an_edited_target_is_refused(
     stack: LocalStack, stigma: agent_pb2_grpc.AgentServiceStub
 ) -> None:
-    signed = SignedCallback.FromString(_sign(stack.callback_keys))
+    signed = SignedCallback.FromString(signed_token(stack.callback_keys))
     target = CallbackTarget.FromString(signed.target)
     target.workflow_id = "someone-elses-workflow"
     edited = SignedCallback(

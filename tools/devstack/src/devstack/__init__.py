@@ -4,6 +4,7 @@
 ``LocalStack``, so what the tests prove is what a newcomer runs.
 """
 
+from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 from devstack._prometheus import LocalPrometheus, prometheus_config
 from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_metrics_ports
@@ -16,6 +17,7 @@ __all__ = [
     "LocalStack",
     "ServiceProcess",
     "StackConfig",
+    "Startable",
     "StartupError",
     "TemporalDevServer",
     "fixed_metrics_ports",

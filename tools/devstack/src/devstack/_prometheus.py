@@ -9,11 +9,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
+from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 from devstack._temporal import free_port
 
@@ -52,7 +52,7 @@ def prometheus_binary() -> str:
     return found
 
 
-class LocalPrometheus:
+class LocalPrometheus(Startable):
     """Debian's ``prometheus`` on 127.0.0.1 with its TSDB under ``state_dir``."""
 
     def __init__(
@@ -134,15 +134,3 @@ class LocalPrometheus:
 
     async def stop(self) -> None:
         await self.process.stop()
-
-    async def __aenter__(self) -> LocalPrometheus:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

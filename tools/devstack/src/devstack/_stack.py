@@ -7,7 +7,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,6 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
+from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 from devstack._temporal import TemporalDevServer, free_port
 from zigflow.stigma_channel import StigmaTls, stigma_channel
@@ -79,7 +79,7 @@ def callback_keys(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-class LocalStack:
+class LocalStack(Startable):
     """Temporal dev server plus the four services, each a real process."""
 
     def __init__(self, config: StackConfig) -> None:
@@ -205,19 +205,3 @@ class LocalStack:
         for name in reversed(SERVICES):
             await self.services[name].stop()
         await self.temporal.stop()
-
-    async def __aenter__(self) -> LocalStack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -6,11 +6,11 @@ import shutil
 import socket
 import sys
 from pathlib import Path
-from types import TracebackType
 
 from temporalio.client import Client
 
 from agent_contract import PENDING_CALLBACKS_ATTRIBUTE, PENDING_SINCE_ATTRIBUTE
+from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def temporal_binary() -> str:
     return found
 
 
-class TemporalDevServer:
+class TemporalDevServer(Startable):
     """``temporal server start-dev`` on loopback with a SQLite file, so state survives restarts."""
 
     def __init__(
@@ -99,15 +99,3 @@ class TemporalDevServer:
 
     async def stop(self) -> None:
         await self.process.stop()
-
-    async def __aenter__(self) -> TemporalDevServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
