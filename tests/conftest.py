@@ -11,7 +11,6 @@ and are deselected in container mode; ``make test-containers`` runs the rest.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
@@ -24,6 +23,7 @@ from devstack import LocalStack, StackConfig
 from stigma.agent.v1 import agent_pb2_grpc
 from tests.containers_support import ContainerImages, ContainerStack, ContainerStackConfig
 from tests.observability_support import observed  # noqa: F401  (session fixture)
+from tests.support import stage_workflows
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -31,6 +31,13 @@ HERE = Path(__file__).resolve().parent
 # The zigflow-worker gets ONE activity slot for the whole suite: every agent call
 # must therefore free its slot at once (raise_complete_async), or the suite stalls.
 ZIGFLOW_SLOTS = 1
+# The zigflow-worker's env in both stack modes: its one activity slot, and the secrets
+# tests/workflows/dsl-secrets.yaml reads (env-var secrets need no mount in containers).
+ZIGFLOW_ENV = {
+    "ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(ZIGFLOW_SLOTS),
+    "ZIGFLOW_SECRET_DSL_TOKEN": "tok-only-the-worker-knows",
+    "ZIGFLOW_SECRET_UNDECLARED": "never-visible",
+}
 
 STACK_MODES = ("processes", "containers")
 # Tests (module, or module::test) that need the stack as local processes, and why.
@@ -42,6 +49,18 @@ PROCESSES_ONLY: dict[str, str] = {
     "test_token_secrecy.py": "reads the services' log files under the stack's state dir",
     "test_dsl_http.py": "serves HTTP on the host's 127.0.0.1, which containers cannot reach",
     "test_dsl_examples.py::test_http_to_agent": "serves HTTP on the host's 127.0.0.1",
+    "test_dsl_secrets.py::test_the_worker_log_names_the_refusal_and_never_a_value": (
+        "reads the zigflow-worker's log file under the stack's state dir"
+    ),
+    **{
+        f"test_dsl_grpc.py::{test}": "serves gRPC on the host's 127.0.0.1"
+        for test in (
+            "test_echo_then_a_status_caught_by_type_and_status",
+            "test_an_uncaught_status_fails_the_workflow_with_a_communication_error",
+            "test_unavailable_is_retried_by_temporal_before_the_workflow_sees_it",
+            "test_an_argument_the_message_has_no_field_for_is_a_validation_error",
+        )
+    },
 }
 
 
@@ -101,16 +120,11 @@ async def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LocalStack]:
     state = tmp_path_factory.mktemp("stack")
-    workflows = state / "workflows"
-    workflows.mkdir()
-    for source in [*(ROOT / "examples").glob("*.yaml"), *(HERE / "workflows").glob("*.yaml")]:
-        shutil.copy(source, workflows / source.name)
+    workflows = stage_workflows(state)
     if stack_mode(request.config) == "containers":
         containers = ContainerStackConfig(
             workflows_dir=workflows,
-            service_env={
-                "zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(ZIGFLOW_SLOTS)}
-            },
+            service_env={"zigflow-worker": ZIGFLOW_ENV},
         )
         async with ContainerStack(containers) as in_containers:
             # Same surface as LocalStack for the tests that run here (client, stigma_address,
@@ -122,7 +136,7 @@ async def stack(
         workflows_dir=workflows,
         headless=True,
         service_env={
-            "zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(ZIGFLOW_SLOTS)},
+            "zigflow-worker": ZIGFLOW_ENV,
             # Shorter than the 15 s caller beat of reliability-slow-beat.yaml, on purpose.
             "stigma-orchestrator": {"STIGMA_ORCHESTRATOR_KEEPER_HEARTBEAT": "PT10S"},
         },

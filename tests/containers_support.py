@@ -252,8 +252,8 @@ class ContainerStack(Startable):
             os.environ.setdefault(key, value)
         # The workflow files are read by the container's non-root user.
         self.config.workflows_dir.chmod(0o755)
-        for path in self.config.workflows_dir.iterdir():
-            path.chmod(0o644)
+        for path in self.config.workflows_dir.rglob("*"):  # protos/ holds folders too
+            path.chmod(0o755 if path.is_dir() else 0o644)
         await asyncio.to_thread(self._start_sync_temporal)
         self._client = await Client.connect(self.temporal_address)
         await asyncio.gather(

@@ -8,7 +8,6 @@ start from zero and restarting every worker disturbs no other test.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack import LocalStack, StackConfig, free_port
+from tests.support import stage_workflows
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -136,14 +136,6 @@ class Observed:
         await asyncio.gather(*(self.stack.start_service(name) for name in names))
 
 
-def _workflows(state: Path) -> Path:
-    workflows = state / "workflows"
-    workflows.mkdir()
-    for source in [*(ROOT / "examples").glob("*.yaml"), *(HERE / "workflows").glob("*.yaml")]:
-        shutil.copy(source, workflows / source.name)
-    return workflows
-
-
 @pytest.fixture(scope="session")
 async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Observed]:
     receiver = OtlpReceiver()
@@ -151,7 +143,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
     state = tmp_path_factory.mktemp("observed")
     config = StackConfig(
         state_dir=state,
-        workflows_dir=_workflows(state),
+        workflows_dir=stage_workflows(state),
         headless=True,
         env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import shutil
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from agent_contract import AGENT_WORKFLOW, STATUS_QUERY, ExecutionStatus
 from devstack import LocalStack, StackConfig
-from tests.support import eventually
+from tests.support import eventually, stage_workflows
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -34,10 +33,7 @@ async def own_stack(
     service_env: Mapping[str, Mapping[str, str]] = {},
 ) -> AsyncIterator[LocalStack]:
     """A stack of its own for tests that kill or restart things (the session one stays whole)."""
-    workflows = state / "workflows"
-    workflows.mkdir(parents=True)
-    for source in [*(ROOT / "examples").glob("*.yaml"), *(HERE / "workflows").glob("*.yaml")]:
-        shutil.copy(source, workflows / source.name)
+    workflows = stage_workflows(state)
     env: dict[str, dict[str, str]] = {
         "zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": "1"},
     }

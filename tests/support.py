@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -15,19 +17,41 @@ from temporalio.client import Client, WorkflowHandle
 from agent_contract import ZIGFLOW_TASK_QUEUE
 from callback_token import CallbackSigner, KeyRing
 
+ROOT = Path(__file__).resolve().parents[1]
+_TESTS = Path(__file__).resolve().parent
+
+
+def stage_workflows(state: Path) -> Path:
+    """One folder with every example and test definition, and the proto files their
+    ``call: grpc`` tasks name (at the relative path they name): a stack's ZIGFLOW_WORKFLOWS_DIR."""
+    workflows = state / "workflows"
+    workflows.mkdir(parents=True)
+    for source in [*(ROOT / "examples").glob("*.yaml"), *(_TESTS / "workflows").glob("*.yaml")]:
+        shutil.copy(source, workflows / source.name)
+    for protos in (ROOT / "examples" / "protos", _TESTS / "workflows" / "protos"):
+        if protos.is_dir():
+            shutil.copytree(protos, workflows / "protos", dirs_exist_ok=True)
+    return workflows
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 async def start_dsl(
-    client: Client, workflow_type: str, payload: Any, *, workflow_id: str | None = None
+    client: Client,
+    workflow_type: str,
+    payload: Any,
+    *,
+    workflow_id: str | None = None,
+    task_queue: str = ZIGFLOW_TASK_QUEUE,
 ) -> WorkflowHandle[Any, Any]:
+    """Start a DSL workflow; ``task_queue`` is its document's ``metadata.taskQueue``."""
     return await client.start_workflow(
         workflow_type,
         payload,
         id=workflow_id or unique(workflow_type),
-        task_queue=ZIGFLOW_TASK_QUEUE,
+        task_queue=task_queue,
     )
 
 

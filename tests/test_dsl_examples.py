@@ -14,7 +14,9 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from agent_contract import AGENT_FAILED_ERROR
+from devstack import LocalStack
 from tests.support import start_dsl
+from tests.test_dsl_grpc import stigma_host_port
 from zigflow.dsl import load_document
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -30,6 +32,7 @@ COVERED = {
     "http-to-agent",
     "summarize-document",
     "summarize-all",
+    "grpc-health-gate",
 }
 
 
@@ -150,6 +153,22 @@ async def test_summarize_all_runs_one_child_per_document(client: Client) -> None
         "id": "a",
         "summary": "alpha (summarized)",
     }
+
+
+async def test_grpc_health_gate_asks_the_agent_when_stigma_is_serving(
+    client: Client, stack: LocalStack
+) -> None:
+    payload = {**stigma_host_port(stack), "question": "ready?"}
+    result = await run(client, "grpc-health-gate", payload)
+    assert result == {"health": "SERVING", "answer": "Answer to: ready?"}
+
+
+async def test_grpc_health_gate_postpones_when_the_service_is_unknown(
+    client: Client, stack: LocalStack
+) -> None:
+    payload = {**stigma_host_port(stack), "service": "no.such.Service", "question": "ready?"}
+    result = await run(client, "grpc-health-gate", payload)
+    assert result == {"health": "UNHEALTHY (gRPC NOT_FOUND)", "postponed": "ready?"}
 
 
 def test_every_example_is_valid_and_covered() -> None:

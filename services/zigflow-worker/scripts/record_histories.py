@@ -1,9 +1,10 @@
 """Record one history per example for the replay test (tests/test_replay_recorded.py).
 
-    uv run python services/zigflow-worker/scripts/record_histories.py
+    uv run python services/zigflow-worker/scripts/record_histories.py [WORKFLOW_TYPE...]
 
-Starts the local stack (Temporal + the four services), runs every example with a
-realistic input, and writes each history to ``tests/histories/<workflow type>.json``.
+Starts the local stack (Temporal + the four services), runs every example (or only the
+workflow types named) with a realistic input, and writes each history to
+``tests/histories/<workflow type>.json``.
 Re-record only when an example is changed on purpose: a history that no longer
 replays means runs started before the change would break after a deploy.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "http-to-agent": {},
     "summarize-document": {"id": "a", "text": "alpha"},
     "summarize-all": {"documents": [{"id": "a", "text": "alpha"}, {"id": "b", "text": "beta"}]},
+    "grpc-health-gate": {"question": "ready?"},
 }
 
 
@@ -83,16 +86,24 @@ async def record(client: Client, workflow_type: str, payload: Any) -> None:
     print(f"recorded {workflow_type}")
 
 
-async def main() -> None:
+async def main(only: list[str]) -> None:
+    unknown = sorted(set(only) - set(RUNS))
+    if unknown:
+        raise SystemExit(f"no recorded run for {unknown}; known: {sorted(RUNS)}")
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as state, article_server() as url:
         config = StackConfig(state_dir=Path(state), workflows_dir=ROOT / "examples", headless=True)
         async with LocalStack(config) as stack:
             for workflow_type, payload in RUNS.items():
+                if only and workflow_type not in only:
+                    continue
                 if workflow_type == "http-to-agent":
                     payload = {"url": url}
+                if workflow_type == "grpc-health-gate":
+                    host, _, port = stack.stigma_address.rpartition(":")
+                    payload = {**payload, "host": host, "port": int(port)}
                 await record(stack.client, workflow_type, payload)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

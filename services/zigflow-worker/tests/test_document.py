@@ -188,7 +188,7 @@ BAD_DOCUMENTS: list[tuple[str, str, Any]] = [
     ("bad-jq-in-if", "$.do[0].t.if", with_task({"set": {}, "if": "${ .a == }"})),
     ("bad-jq-in-with", "$.do[1].ask.with.input", _set(["do", 1, "ask", "with", "input"], "${ ) }")),
     ("set-a-number", "$.do[0].t.set", with_task({"set": 3})),
-    ("call-grpc", "$.do[1].ask.call", _set(["do", 1, "ask", "call"], "grpc")),
+    ("call-openapi", "$.do[1].ask.call", _set(["do", 1, "ask", "call"], "openapi")),
     ("call-a-map", "$.do[1].ask.call", _set(["do", 1, "ask", "call"], {"agent": {}})),
     ("call-no-with", "$.do[1].ask.with", _drop(["do", 1, "ask", "with"])),
     ("call-with-text", "$.do[1].ask.with", _set(["do", 1, "ask", "with"], "${ .args }")),

@@ -105,7 +105,7 @@ def test_loop_and_catch_variables_compile_but_unknown_ones_do_not() -> None:
             [{"h": {"call": "http", "with": {"method": "get", "endpoint": "e", "output": "xml"}}}],
             "$.do[0].h.with.output",
         ),
-        ([{"h": {"call": "grpc", "with": {}}}], "$.do[0].h.call"),
+        ([{"h": {"call": "openapi", "with": {}}}], "$.do[0].h.call"),
         ([{"e": {"emit": {"event": {"with": {"type": "x"}}}}}], "$.do[0].e.emit"),
     ],
 )
@@ -133,7 +133,8 @@ def test_named_errors_and_retries_must_exist_and_other_use_is_refused() -> None:
     assert refuse(document(unknown_error, use=use)).path == "$.do[0].e.raise.error"
     unknown_retry = {"t": {"try": [DONE], "catch": {"retry": "nope"}}}
     assert refuse(document(unknown_retry, use=use)).path == "$.do[0].t.catch.retry"
-    assert refuse(document(DONE, use={"secrets": ["key"]})).path == "$.use.secrets"
+    other: dict[str, Any] = {"authentications": {"basic": {}}}
+    assert refuse(document(DONE, use=other)).path == "$.use.authentications"
 
 
 def test_functions_are_checked_like_tasks_and_called_by_name() -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
 
-from agent_contract import ZIGFLOW_TASK_QUEUE
 from service_kit import connect_temporal
 from zigflow.dsl import DefinitionError, WorkflowDocument, load_document
 
@@ -20,12 +19,13 @@ from zigflow.dsl import DefinitionError, WorkflowDocument, load_document
 async def start_and_wait(
     client: Client, document: WorkflowDocument, payload: Any, *, workflow_id: str | None = None
 ) -> Any:
-    """Start the document's workflow on the zigflow queue and wait for its output."""
+    """Start the document's workflow on its task queue and wait for its output (the
+    output of the last run when it continued as new)."""
     return await client.execute_workflow(
         document.workflow_type,
         payload,
         id=workflow_id or f"{document.name}-{uuid.uuid4().hex[:12]}",
-        task_queue=ZIGFLOW_TASK_QUEUE,
+        task_queue=document.task_queue,
     )
 
 

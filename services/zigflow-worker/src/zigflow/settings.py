@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 
 from callback_token import KeyRing
 from service_kit import ServiceSettings
+from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
 from zigflow.stigma_channel import StigmaTls
 
 
@@ -42,6 +43,19 @@ class ZigflowSettings(ServiceSettings):
     """Deadline of one StartAgent RPC; the activity retries after it."""
     graceful_shutdown: timedelta = timedelta(seconds=10)
     """How long running activities may take to finish after SIGTERM."""
+    secrets_dir: Path | None = None
+    """Folder of secrets for ``use.secrets``: one file (or folder of files) per secret,
+    as a mounted Kubernetes Secret. ``ZIGFLOW_SECRET_<NAME>`` variables are read too."""
+    continue_as_new_after_events: int = Field(default=DEFAULT_CONTINUE_AS_NEW_AFTER, ge=100)
+    """History length after which a long ``for`` continues the run as new. Part of the
+    workflows' behaviour: change it only when no long loop is running (or by versioning)."""
+
+    @field_validator("secrets_dir")
+    @classmethod
+    def _check_secrets_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
 
     @field_validator("callback_keys")
     @classmethod

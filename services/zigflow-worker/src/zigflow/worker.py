@@ -1,30 +1,40 @@
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import AsyncExitStack
 
 from prometheus_client import Counter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from agent_contract import ZIGFLOW_TASK_QUEUE
 from callback_token import CallbackSigner
 from service_kit import SettingsLoadError, Telemetry, connect_temporal, wait_for_shutdown
 from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
+from zigflow.definitions import prepare
 from zigflow.dsl import load_directory
+from zigflow.grpc_call import GrpcCallActivities
 from zigflow.http_call import call_http
+from zigflow.secrets import SecretSource
 from zigflow.settings import ZigflowSettings
 from zigflow.stigma_channel import stigma_channel
-from zigflow.workflows import workflow_class
 
 logger = logging.getLogger(__name__)
 
 
 async def serve(settings: ZigflowSettings) -> None:
-    """Load the definitions, then poll the zigflow task queue until SIGTERM."""
+    """Load the definitions, then poll every task queue they use until SIGTERM: one
+    Temporal worker per queue, each with every activity (activities run on the queue
+    of the workflow that calls them)."""
     documents, errors = load_directory(settings.workflows_dir)
-    for error in errors:
+    definitions = prepare(
+        documents,
+        secrets=SecretSource(settings.secrets_dir, os.environ),
+        continue_as_new_after=settings.continue_as_new_after_events,
+    )
+    for error in [*errors, *definitions.refused]:
         logger.error("definition refused: %s", error)
-    if not documents:
+    if not definitions.by_queue:
         raise SettingsLoadError(
             f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
         )
@@ -52,20 +62,26 @@ async def serve(settings: ZigflowSettings) -> None:
                     registry=telemetry.registry,
                 ),
             )
-            worker = Worker(
-                client,
-                task_queue=ZIGFLOW_TASK_QUEUE,
-                workflows=[workflow_class(document) for document in documents],
-                activities=[activities.call_agent, call_http],
-                workflow_runner=UnsandboxedWorkflowRunner(),
-                max_concurrent_activities=settings.max_concurrent_activities,
-                max_cached_workflows=settings.max_cached_workflows,
-                graceful_shutdown_timeout=settings.graceful_shutdown,
-            )
-            async with worker:
-                logger.info(
-                    "zigflow-worker polling %s with workflows: %s",
-                    ZIGFLOW_TASK_QUEUE,
-                    ", ".join(d.workflow_type for d in documents),
-                )
+            async with AsyncExitStack() as workers:
+                for queue, classes in sorted(definitions.by_queue.items()):
+                    worker = Worker(
+                        client,
+                        task_queue=queue,
+                        workflows=classes,
+                        activities=[
+                            activities.call_agent,
+                            call_http,
+                            GrpcCallActivities().call_grpc,
+                        ],
+                        workflow_runner=UnsandboxedWorkflowRunner(),
+                        max_concurrent_activities=settings.max_concurrent_activities,
+                        max_cached_workflows=settings.max_cached_workflows,
+                        graceful_shutdown_timeout=settings.graceful_shutdown,
+                    )
+                    await workers.enter_async_context(worker)
+                    logger.info(
+                        "zigflow-worker polling %s with workflows: %s",
+                        queue,
+                        ", ".join(cls.document.workflow_type for cls in classes),
+                    )
                 await wait_for_shutdown()

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from temporalio import workflow
 from temporalio.common import RawValue
 
-from zigflow.dsl import DslError, Interpreter, WorkflowDocument
+from zigflow.dsl import DslError, Interpreter, RunOptions, WorkflowDocument
 from zigflow.dsl.tasks import RUNNERS, keep_event
 
 
@@ -28,6 +28,7 @@ class DslWorkflow:
     """
 
     document: ClassVar[WorkflowDocument]
+    options: ClassVar[RunOptions]
 
     @property
     def inbox(self) -> dict[str, list[Any]]:
@@ -47,7 +48,7 @@ class DslWorkflow:
 
 
 async def _run_document(self: DslWorkflow, input: Any = None) -> Any:
-    interpreter = Interpreter(self.document, RUNNERS)
+    interpreter = Interpreter(self.document, RUNNERS, self.options)
     interpreter.inbox = self.inbox
     try:
         return await interpreter.run(input)
@@ -56,8 +57,11 @@ async def _run_document(self: DslWorkflow, input: Any = None) -> Any:
         raise err.to_failure() from None
 
 
-def workflow_class(document: WorkflowDocument) -> type[DslWorkflow]:
-    """A workflow class whose type name is the document's workflow type.
+def workflow_class(
+    document: WorkflowDocument, options: RunOptions | None = None
+) -> type[DslWorkflow]:
+    """A workflow class whose type name is the document's workflow type; ``options``
+    (secrets, task queues, the continue-as-new threshold) come from the worker.
 
     Temporal wants the run method on the class itself, so each class gets its own
     copy of the module-level ``_run_document``.
@@ -70,6 +74,6 @@ def workflow_class(document: WorkflowDocument) -> type[DslWorkflow]:
     cls = type(
         f"DslWorkflow[{document.workflow_type}]",
         (DslWorkflow,),
-        {"document": document, "run": workflow.run(run)},
+        {"document": document, "options": options or RunOptions(), "run": workflow.run(run)},
     )
     return workflow.defn(name=document.workflow_type)(cls)

@@ -8,11 +8,13 @@ per task type.
 from zigflow.dsl.document import DefinitionError, WorkflowDocument, load_directory, load_document
 from zigflow.dsl.errors import DslError
 from zigflow.dsl.interpreter import Interpreter
+from zigflow.dsl.options import RunOptions
 
 __all__ = [
     "DefinitionError",
     "DslError",
     "Interpreter",
+    "RunOptions",
     "WorkflowDocument",
     "load_directory",
     "load_document",

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from zigflow.dsl import expressions, validation
+from agent_contract import ZIGFLOW_TASK_QUEUE
+from zigflow.dsl import evaluate, expressions, grpc_validation, validation
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
 
@@ -22,12 +23,14 @@ TASK_TYPES = frozenset(
     {"call", "do", "emit", "for", "fork", "listen", "raise", "run", "set", "switch", "try", "wait"}
 )
 SUPPORTED_TASK_TYPES = TASK_TYPES - {"emit"}
-SUPPORTED_CALLS = frozenset({"agent", "http"})
+SUPPORTED_CALLS = frozenset({"agent", "grpc", "http"})
 FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
 # Task and document fields the interpreter reads as maps ({from: ...}, {as: ...}, {after: ...}).
 MAP_FIELDS = ("input", "output", "export", "timeout")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DSL_VERSION = re.compile(r"^1\.0(\.\d+)?(-[0-9A-Za-z.]+)?$")
+# A Temporal task queue name for document.metadata.taskQueue (no spaces, not too long).
+_TASK_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 
 Task = dict[str, Any]
 TaskList = list[tuple[str, Task]]
@@ -62,6 +65,26 @@ class WorkflowDocument:
     def workflow_type(self) -> str:
         metadata = self.raw["document"].get("metadata") or {}
         return str(metadata.get("workflowType") or self.name)
+
+    @property
+    def task_queue(self) -> str:
+        """The Temporal task queue its runs (and their activities) use: the Zigflow
+        extension ``document.metadata.taskQueue``, else ``zigflow``."""
+        metadata = self.raw["document"].get("metadata") or {}
+        return str(metadata.get("taskQueue") or ZIGFLOW_TASK_QUEUE)
+
+    @property
+    def continue_as_new_after(self) -> int | None:
+        """``document.metadata.continueAsNewAfter``: the history length after which a
+        long ``for`` continues as new (the worker's setting when absent)."""
+        metadata = self.raw["document"].get("metadata") or {}
+        value = metadata.get("continueAsNewAfter")
+        return None if value is None else int(value)
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """The secrets the document declares in ``use.secrets`` (``$secrets.<name>``)."""
+        return tuple((self.raw.get("use") or {}).get("secrets") or ())
 
 
 def as_task_list(entries: list[dict[str, Task]]) -> TaskList:
@@ -160,10 +183,13 @@ class _Checker:
         if not isinstance(task["call"], str) or task["call"] not in SUPPORTED_CALLS:
             raise self.fail(
                 f"{path}.call",
-                f"call {task['call']!r} is not supported yet (supported: agent, http)",
+                f"call {task['call']!r} is not supported yet (supported: agent, grpc, http)",
             )
         if task["call"] == "http":
             validation.check_http(self, task, path)
+            return
+        if task["call"] == "grpc":
+            grpc_validation.check_grpc(self, task, path)
             return
         args = task.get("with")
         if not isinstance(args, dict):
@@ -200,11 +226,15 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
             )
     if not isinstance(document.get("metadata") or {}, dict):
         raise checker.fail("$.document.metadata", "must be a map")
+    validation.check_metadata(checker, document.get("metadata") or {}, _TASK_QUEUE)
+    if evaluate.check_evaluate(checker, data) == "loose":
+        data = evaluate.loosen(data)
     for key in ("input", "output"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise checker.fail(f"$.{key}", "must be a map")
     checker.variables = validation.check_variables(checker, data)
     checker.use = validation.check_use(checker, data.get("use"))
+    validation.check_secret_references(checker, data, _expressions(data, "$"))
     validation.check_schemas(checker, data, "$")
     if data.get("timeout") is not None:
         checker.duration((data["timeout"] or {}).get("after"), "$.timeout.after")

@@ -15,6 +15,8 @@ from typing import Any
 import jq
 
 VARIABLES = ("input", "output", "context", "secrets", "task", "workflow", "runtime")
+LANGUAGE = "jq"
+MODES = ("strict", "loose")
 _BINDINGS = " | ".join(f".vars.{name} as ${name}" for name in VARIABLES)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -28,6 +30,12 @@ def is_expression(value: Any) -> bool:
         return False
     text = value.strip()
     return text.startswith("${") and text.endswith("}")
+
+
+def as_expression(value: str) -> str:
+    """A loose-mode string in a runtime-expression position, written as a strict one:
+    ``.stock == 0`` becomes ``${ .stock == 0 }``; a ``${ }`` string is kept as it is."""
+    return value if is_expression(value) else "${ " + value + " }"
 
 
 def _body(expression: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the workspace
@@ -28,10 +28,22 @@ from zigflow.dsl.errors import (
     timeout_error,
     validation_error,
 )
+from zigflow.dsl.options import RunOptions
+from zigflow.dsl.resume import (
+    Frame,
+    Resume,
+    Suspend,
+    list_frame,
+    read_resume,
+    resume_payload,
+    task_frame,
+)
 
 RUNTIME = {"name": "zigflow", "version": "0.1.0"}
 # Task types whose `timeout` is enforced by the runner itself (an activity's timeout).
 _OWN_TIMEOUT = frozenset({"call"})
+# Tasks a long `for` below may continue as new through (see resume.py).
+_RESUMABLE = frozenset({"do", "for"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,8 @@ class Step:
     task: dict[str, Any]
     reference: str
     scope: Mapping[str, Any] = field(default_factory=dict)
+    resume: tuple[Frame, ...] = ()
+    """Set when a continued run fast-forwards into this task (see resume.py)."""
 
 
 @dataclass(frozen=True)
@@ -68,27 +82,45 @@ class _EndWorkflow(Exception):
 class Interpreter:
     """One run of one document. Task runners are looked up by task type."""
 
-    def __init__(self, document: WorkflowDocument, runners: Mapping[str, TaskRunner]) -> None:
+    def __init__(
+        self,
+        document: WorkflowDocument,
+        runners: Mapping[str, TaskRunner],
+        options: RunOptions | None = None,
+    ) -> None:
         self.document = document
         self._runners = runners
+        self.options = options or RunOptions()
         self.context: Any = {}
         self.workflow_input: Any = None
+        self.started_at = ""
         # Signals received so far, by name, for `listen` (see tasks/events.py).
         self.inbox: dict[str, list[Any]] = {}
+        # Tasks under way that a continue-as-new cannot cross (fork, try, ...).
+        self.barriers = 0
+        self._continued = 0
+
+    def continue_as_new_due(self) -> bool:
+        """True when a loop here may, and should, continue the run as new."""
+        if self.barriers:
+            return False
+        info = workflow.info()
+        limit = self.document.continue_as_new_after or self.options.continue_as_new_after
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
 
     def variables(self, scope: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         info = workflow.info()
         return {
             "input": self.workflow_input,
             "context": self.context,
-            "secrets": {},
+            "secrets": dict(self.options.secrets),
             "runtime": RUNTIME,
             "workflow": {
                 "id": info.workflow_id,
                 "runId": info.run_id,
                 "definition": self.document.raw["document"],
                 "input": self.workflow_input,
-                "startedAt": info.start_time.isoformat(),
+                "startedAt": self.started_at,
             },
             **scope,
             **extra,
@@ -108,15 +140,50 @@ class Interpreter:
             raise expression_error(str(err), where) from None
 
     async def run(self, workflow_input: Any) -> Any:
-        self.workflow_input = {} if workflow_input is None else workflow_input
+        info = workflow.info()
+        resume = read_resume(workflow_input, continued_run=info.continued_run_id is not None)
         spec = self.document.raw
-        self.check_schema(spec, "input", self.workflow_input, "")
+        if resume is None:
+            self.workflow_input = {} if workflow_input is None else workflow_input
+            self.started_at = info.start_time.isoformat()
+            self.check_schema(spec, "input", self.workflow_input, "")
+        else:
+            self._restore(resume)
+        cursor = resume.cursor if resume else ()
+        try:
+            return await self._run_in_time(spec, cursor)
+        except Suspend as suspend:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            state = Resume(
+                input=self.workflow_input,
+                started_at=self.started_at,
+                context=self.context,
+                inbox={kind: list(events) for kind, events in self.inbox.items() if events},
+                continued=self._continued + 1,
+                cursor=tuple(suspend.frames),
+            )
+            workflow.continue_as_new(resume_payload(state))
+
+    def _restore(self, resume: Resume) -> None:
+        self.workflow_input = resume.input
+        self.started_at = resume.started_at
+        self.context = resume.context
+        self._continued = resume.continued
+        for kind, events in resume.inbox.items():
+            # Kept events are older than any that reached this run before its first task.
+            self.inbox[kind] = [*events, *self.inbox.get(kind, [])]
+
+    async def _run_in_time(self, spec: dict[str, Any], cursor: tuple[Frame, ...]) -> Any:
         timeout = (spec.get("timeout") or {}).get("after")
         if timeout is None:
-            return await self._run_document()
+            return await self._run_document(cursor)
         limit = parse_duration(timeout, where="/timeout/after")
+        remaining = limit.total_seconds()
+        if cursor:  # a continued run has what is left of the first run's time
+            elapsed = workflow.now() - datetime.fromisoformat(self.started_at)
+            remaining = max((limit - elapsed).total_seconds(), 0.0)
         try:
-            return await asyncio.wait_for(self._run_document(), limit.total_seconds())
+            return await asyncio.wait_for(self._run_document(cursor), remaining)
         except TimeoutError:
             raise timeout_error(f"the workflow did not finish within {timeout}", "/") from None
 
@@ -134,13 +201,13 @@ class Interpreter:
                 f"{reference}/{key}/schema",
             ) from None
 
-    async def _run_document(self) -> Any:
+    async def _run_document(self, cursor: tuple[Frame, ...] = ()) -> Any:
         spec = self.document.raw
         data = self.workflow_input
-        if (source := (spec.get("input") or {}).get("from")) is not None:
+        if not cursor and (source := (spec.get("input") or {}).get("from")) is not None:
             data = self.render(source, data, "/input/from")
         try:
-            data = await self.run_list(self.document.tasks, data, "/do")
+            data = await self.run_list(self.document.tasks, data, "/do", resume=cursor)
         except _EndWorkflow as end:
             data = end.data
         if (shape := (spec.get("output") or {}).get("as")) is not None:
@@ -154,13 +221,21 @@ class Interpreter:
         data: Any,
         reference: str,
         scope: Mapping[str, Any] | None = None,
+        *,
+        resume: tuple[Frame, ...] = (),
     ) -> Any:
+        """Runs the list; ``resume`` (a continued run) starts at its first frame's task."""
         positions = {name: index for index, (name, _) in enumerate(tasks)}
-        index = 0
+        index = int(resume[0]["index"]) if resume else 0
+        inner = resume[1:]
         while index < len(tasks):
             name, task = tasks[index]
-            step = Step(name, task, f"{reference}/{index}/{name}", scope or {})
-            data, flow = await self.run_task(step, data)
+            step = Step(name, task, f"{reference}/{index}/{name}", scope or {}, inner)
+            inner = ()
+            try:
+                data, flow = await self.run_task(step, data)
+            except Suspend as suspend:
+                raise suspend.enter(list_frame(index)) from None
             if flow == "continue":
                 index += 1
             elif flow == "exit":
@@ -172,15 +247,23 @@ class Interpreter:
         return data
 
     async def run_task(self, step: Step, data: Any) -> tuple[Any, str]:
+        resuming = bool(step.resume)
+        if resuming:
+            # `if`, input.schema and input.from ran before the run continued as new.
+            data = step.resume[0]["input"]
+            step = replace(step, resume=step.resume[1:])
         task, reference = step.task, step.reference
         task_vars = {"name": step.name, "reference": reference, "input": data}
-        if "if" in task:
+        if not resuming and "if" in task:
             condition = self.render(task["if"], data, f"{reference}/if", step.scope, task=task_vars)
             if not expressions.truthy(condition):
                 return data, "continue"
-        self.check_schema(task, "input", data, reference)
+        if not resuming:
+            self.check_schema(task, "input", data, reference)
         task_input = data
-        if (source := (task.get("input") or {}).get("from")) is not None:
+        if resuming:
+            task_input = None
+        elif (source := (task.get("input") or {}).get("from")) is not None:
             task_input = self.render(
                 source, data, f"{reference}/input/from", step.scope, task=task_vars
             )
@@ -194,6 +277,8 @@ class Interpreter:
                 detail=f"task type {kind!r} has no runner",
                 instance=reference,
             )
+        barrier = kind not in _RESUMABLE or "timeout" in task
+        self.barriers += barrier
         try:
             result = await self._with_timeout(kind, runner(self, step, task_input), step, data)
         except (ActivityError, ChildWorkflowError) as err:
@@ -201,6 +286,10 @@ class Interpreter:
             if not hasattr(err, INSTANCE_ATTRIBUTE):
                 setattr(err, INSTANCE_ATTRIBUTE, reference)
             raise
+        except Suspend as suspend:
+            raise suspend.enter(task_frame(data)) from None
+        finally:
+            self.barriers -= barrier
         then = str(task.get("then", "continue"))
         if isinstance(result, Directed):
             result, then = result.output, result.then

@@ -7,7 +7,8 @@ refused at load with the JSON path of its problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the workspace
@@ -63,20 +64,44 @@ def check_schemas(checker: _Checker, owner: dict[str, Any], path: str) -> None:
             raise checker.fail(f"{where}.document", problem) from None
 
 
-SUPPORTED_USE = frozenset({"errors", "retries", "functions"})
+SUPPORTED_USE = frozenset({"errors", "retries", "functions", "secrets"})
+# `$secrets.name` or `$secrets["name"]` in an expression: the secret it reads.
+_SECRET_REFERENCE = re.compile(
+    r"\$secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*\"([^\"]*)\"\s*\])"
+)
+_METADATA_COUNT_MIN = 1
+
+
+def check_metadata(checker: _Checker, metadata: dict[str, Any], queue: re.Pattern[str]) -> None:
+    """The Zigflow extensions in ``document.metadata``: ``workflowType``, ``taskQueue``
+    and ``continueAsNewAfter``; other metadata is informational."""
+    for key in ("workflowType", "taskQueue"):
+        value = metadata.get(key)
+        if value is not None and (not isinstance(value, str) or not queue.match(value)):
+            problem = "must be a name of letters, digits and . _ : / - (at most 200)"
+            raise checker.fail(f"$.document.metadata.{key}", problem)
+    count = metadata.get("continueAsNewAfter")
+    if count is not None and (
+        isinstance(count, bool) or not isinstance(count, int) or count < _METADATA_COUNT_MIN
+    ):
+        raise checker.fail(
+            "$.document.metadata.continueAsNewAfter", "must be a whole number of history events"
+        )
 
 
 def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
-    """``use.errors``, ``use.retries`` and ``use.functions`` (named, reusable); other
-    components are refused. A function is a task (its body is checked like one)."""
+    """``use.errors``, ``use.retries`` and ``use.functions`` (named, reusable) and
+    ``use.secrets`` (names); other components are refused. A function is a task (its
+    body is checked like one)."""
     if use is None:
         return {}
     components = _map(checker, use, "$.use")
     for key in components:
         if key not in SUPPORTED_USE:
-            problem = "is not supported yet (supported: errors, functions, retries)"
+            problem = "is not supported yet (supported: errors, functions, retries, secrets)"
             raise checker.fail(f"$.use.{key}", problem)
-    for key in sorted(SUPPORTED_USE):
+    _secrets(checker, components.get("secrets"))
+    for key in sorted(SUPPORTED_USE - {"secrets"}):
         for name, value in _map(checker, components.get(key) or {}, f"$.use.{key}").items():
             _map(checker, value, f"$.use.{key}.{name}")
     checker.use = components
@@ -85,6 +110,35 @@ def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
             raise checker.fail(f"$.use.functions.{name}.call", "a function cannot call itself")
         checker.task(function, f"$.use.functions.{name}", set())
     return components
+
+
+def _secrets(checker: _Checker, names: Any) -> None:
+    """``use.secrets``: a list of distinct names usable as ``$secrets.<name>``. Whether
+    the worker has them is only known at its start-up (a missing one refuses the
+    definition there)."""
+    if names is None:
+        return
+    if not isinstance(names, list):
+        raise checker.fail("$.use.secrets", "must be a list of secret names")
+    for index, name in enumerate(names):
+        if not expressions.is_variable_name(name):
+            raise checker.fail(
+                f"$.use.secrets[{index}]", f"{name!r} must be letters, digits and _ (a jq key)"
+            )
+        if name in names[:index]:
+            raise checker.fail(f"$.use.secrets[{index}]", f"{name!r} is declared twice")
+
+
+def check_secret_references(
+    checker: _Checker, raw: dict[str, Any], found: Iterable[tuple[str, str]]
+) -> None:
+    """Only declared secrets are visible: ``$secrets.x`` of an undeclared ``x`` is refused."""
+    declared = set((raw.get("use") or {}).get("secrets") or ())
+    for where, expression in found:
+        for match in _SECRET_REFERENCE.finditer(expression):
+            name = match.group(1) or match.group(2)
+            if name not in declared:
+                raise checker.fail(where, f"secret {name!r} is not declared in use.secrets")
 
 
 def check_function_call(checker: _Checker, task: Task, path: str) -> None:

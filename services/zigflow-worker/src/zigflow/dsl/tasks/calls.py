@@ -1,4 +1,5 @@
-"""Calls: ``call: agent`` (the token handshake), ``call: http`` and ``run: workflow``."""
+"""Calls: ``call: agent`` (the token handshake), ``call: http``, ``call: grpc``
+(``grpc_calls.py``) and ``run: workflow``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from agent_contract import (
     AGENT_FAILED_ERROR,
     AGENT_REJECTED_ERROR,
     CALL_AGENT_ACTIVITY,
-    ZIGFLOW_TASK_QUEUE,
 )
 from zigflow.agent_call import AgentCall, spec_from_arguments
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.interpreter import Step
+from zigflow.dsl.tasks.grpc_calls import call_grpc
 from zigflow.http_call import CALL_HTTP_ACTIVITY, OUTPUT_FORMATS, HttpRequest
 
 if TYPE_CHECKING:
@@ -39,6 +40,12 @@ HTTP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_a
 _URI_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def activity_queue() -> str:
+    """Activities run on the workflow's own task queue: every queue's worker registers
+    every activity, so a document on its own queue never needs the default one."""
+    return workflow.info().task_queue
+
+
 def _timeout(interp: Interpreter, step: Step, data: Any, default: timedelta) -> timedelta:
     return interp.task_timeout(step, data) or default
 
@@ -48,6 +55,8 @@ async def run_call(interp: Interpreter, step: Step, data: Any) -> Any:
         return await _call_http(interp, step, data)
     if step.task["call"] == "agent":
         return await _call_agent(interp, step, data)
+    if step.task["call"] == "grpc":
+        return await call_grpc(interp, step, data)
     return await _call_function(interp, step, data)
 
 
@@ -78,7 +87,7 @@ async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
     return await workflow.execute_activity(
         CALL_AGENT_ACTIVITY,
         AgentCall(spec=spec),
-        task_queue=ZIGFLOW_TASK_QUEUE,
+        task_queue=activity_queue(),
         start_to_close_timeout=_timeout(interp, step, data, DEFAULT_AGENT_TIMEOUT),
         heartbeat_timeout=heartbeat,
         retry_policy=AGENT_RETRY,
@@ -116,7 +125,7 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
     return await workflow.execute_activity(
         CALL_HTTP_ACTIVITY,
         request,
-        task_queue=ZIGFLOW_TASK_QUEUE,
+        task_queue=activity_queue(),
         start_to_close_timeout=_timeout(interp, step, data, DEFAULT_HTTP_TIMEOUT),
         retry_policy=HTTP_RETRY,
         summary=f"{request.method.upper()} {uri}",
@@ -124,22 +133,23 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
 
 
 async def run_run(interp: Interpreter, step: Step, data: Any) -> Any:
-    """``run: workflow`` starts the document named ``name`` as a child workflow on the
-    zigflow queue (its workflow type). ``await: false`` starts it and moves on with
+    """``run: workflow`` starts the document named ``name`` as a child workflow (its
+    workflow type) on that document's task queue. ``await: false`` starts it and moves on with
     the task's input; the child then outlives this workflow."""
     where = f"{step.reference}/run/workflow"
     target = interp.render(step.task["run"]["workflow"], data, where, step.scope)
     child_input = target.get("input", data)
     child_id = f"{workflow.info().workflow_id}/{step.name}-{workflow.uuid4().hex[:12]}"
+    queue = interp.options.task_queue_of(str(target["name"]))
     if step.task["run"].get("await", True):
         return await workflow.execute_child_workflow(
-            str(target["name"]), child_input, id=child_id, task_queue=ZIGFLOW_TASK_QUEUE
+            str(target["name"]), child_input, id=child_id, task_queue=queue
         )
     await workflow.start_child_workflow(
         str(target["name"]),
         child_input,
         id=child_id,
-        task_queue=ZIGFLOW_TASK_QUEUE,
+        task_queue=queue,
         parent_close_policy=workflow.ParentClosePolicy.ABANDON,
     )
     return data

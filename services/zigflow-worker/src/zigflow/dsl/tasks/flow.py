@@ -10,6 +10,7 @@ from zigflow.dsl import expressions
 from zigflow.dsl.document import as_task_list
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.interpreter import Directed, Step
+from zigflow.dsl.resume import Suspend, for_frame
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter
@@ -24,7 +25,9 @@ async def run_set(interp: Interpreter, step: Step, data: Any) -> Any:
 
 async def run_do(interp: Interpreter, step: Step, data: Any) -> Any:
     tasks = as_task_list(step.task["do"])
-    return await interp.run_list(tasks, data, f"{step.reference}/do", step.scope)
+    return await interp.run_list(
+        tasks, data, f"{step.reference}/do", step.scope, resume=step.resume
+    )
 
 
 async def run_switch(interp: Interpreter, step: Step, data: Any) -> Any:
@@ -49,10 +52,58 @@ async def run_switch(interp: Interpreter, step: Step, data: Any) -> Any:
 async def run_for(interp: Interpreter, step: Step, data: Any) -> Any:
     """Runs ``do`` once per item; each iteration's output is the next one's input,
     and the last output is the task's output (its input when the collection is empty).
-    ``while`` is checked before each iteration, with the item variables bound."""
+    ``while`` is checked before each iteration, with the item variables bound.
+
+    Before each iteration but the first of this run, the loop may continue the run as
+    new (``Interpreter.continue_as_new_due``); a continued run resumes here."""
     loop = step.task["for"]
+    each = loop.get("each", DEFAULT_ITEM)
+    at = loop.get("at", DEFAULT_INDEX)
+    tasks = as_task_list(step.task["do"])
+    body = f"{step.reference}/do"
+    if step.resume:
+        frame, inner = step.resume[0], step.resume[1:]
+        items, offset, data = list(frame["items"]), int(frame["index"]), frame["data"]
+        if frame["within"]:  # finish the iteration that was under way
+            scope = {**step.scope, each: items[0], at: offset}
+            data = await _iteration(interp, tasks, body, scope, (items, 0, offset), None, inner)
+            items, offset = items[1:], offset + 1
+    else:
+        items, offset = _collection(interp, step, data), 0
+    for position, item in enumerate(items):
+        index = offset + position
+        if position and interp.continue_as_new_due():
+            raise Suspend(for_frame(index, items[position:], data, within=False))
+        scope = {**step.scope, each: item, at: index}
+        condition = step.task.get("while")
+        if condition is not None and not expressions.truthy(
+            interp.render(condition, data, f"{step.reference}/while", scope)
+        ):
+            break
+        data = await _iteration(interp, tasks, body, scope, (items, position, index), data, ())
+    return data
+
+
+async def _iteration(
+    interp: Interpreter,
+    tasks: list[tuple[str, dict[str, Any]]],
+    body: str,
+    scope: dict[str, Any],
+    where: tuple[list[Any], int, int],
+    data: Any,
+    resume: tuple[dict[str, Any], ...],
+) -> Any:
+    """One iteration; ``where`` is (items, position in items, $index)."""
+    try:
+        return await interp.run_list(tasks, data, body, scope, resume=resume)
+    except Suspend as suspend:
+        items, position, index = where
+        raise suspend.enter(for_frame(index, items[position:], None, within=True)) from None
+
+
+def _collection(interp: Interpreter, step: Step, data: Any) -> list[Any]:
     reference = step.reference
-    collection = interp.render(loop["in"], data, f"{reference}/for/in", step.scope)
+    collection = interp.render(step.task["for"]["in"], data, f"{reference}/for/in", step.scope)
     if collection is None:
         collection = []
     if isinstance(collection, dict):
@@ -61,18 +112,7 @@ async def run_for(interp: Interpreter, step: Step, data: Any) -> Any:
         raise validation_error(
             f"for.in must give a list, got {type(collection).__name__}", f"{reference}/for/in"
         )
-    each = loop.get("each", DEFAULT_ITEM)
-    at = loop.get("at", DEFAULT_INDEX)
-    tasks = as_task_list(step.task["do"])
-    for index, item in enumerate(collection):
-        scope = {**step.scope, each: item, at: index}
-        condition = step.task.get("while")
-        if condition is not None and not expressions.truthy(
-            interp.render(condition, data, f"{reference}/while", scope)
-        ):
-            break
-        data = await interp.run_list(tasks, data, f"{reference}/do", scope)
-    return data
+    return collection
 
 
 async def run_fork(interp: Interpreter, step: Step, data: Any) -> Any:
