@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from agent_contract import AGENT_FAILED_ERROR
+from agent_contract import AGENT_FAILED_ERROR, AGENT_STEP_ACTIVITY
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from tests.conftest import ZIGFLOW_SLOTS
@@ -41,6 +41,23 @@ async def test_caller_receives_the_agents_output_not_its_request(client: Client)
     (started,) = await history_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
     assert started.activity_task_started_event_attributes.attempt == 1
     assert completed.activity_task_completed_event_attributes.result.payloads
+
+
+async def test_a_call_answered_within_its_first_beat_costs_no_visibility_write(
+    client: Client,
+) -> None:
+    """The pending search attributes (and the keep-alive) start only once a call outlives
+    its caller's first heartbeat: a short agent's run writes neither."""
+    handle = await start_dsl(client, "agent-call", {"input": "quick", "model": "scripted:echo"})
+    result: dict[str, Any] = await handle.result()
+
+    agent = client.get_workflow_handle(result["execution_id"])
+    assert not await history_events(agent, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES)
+    scheduled = await history_events(agent, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    names = {
+        event.activity_task_scheduled_event_attributes.activity_type.name for event in scheduled
+    }
+    assert names == {AGENT_STEP_ACTIVITY}  # and no keep_caller_alive
 
 
 async def test_failing_agent_fails_the_callers_activity_as_agent_failed(client: Client) -> None:

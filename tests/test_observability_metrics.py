@@ -180,13 +180,14 @@ async def test_pending_gauge_reads_durable_state_and_survives_restarting_every_p
         count, age = await _pending(observed)
         return count == calls and age > 0
 
-    await eventually(all_pending)
+    # Counted once they outlive the caller's first beat (60 s heartbeat / 3).
+    await eventually(all_pending, within=60)
     _, age_before = await _pending(observed)
 
     await observed.restart_all()
 
     # A fresh stigma-api reads the same numbers back from Temporal, and the age kept growing.
-    await eventually(all_pending)
+    await eventually(all_pending, within=60)
     _, age_after = await _pending(observed)
     assert age_after > age_before
 

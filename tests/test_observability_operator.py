@@ -43,7 +43,7 @@ async def test_operator_lists_a_stuck_call_and_fails_it_after_confirmation(
             return True
         return False
 
-    await eventually(listed_with_heartbeat)
+    await eventually(listed_with_heartbeat, within=60)
     assert mine["attempt"] == 1
     assert mine["phase"] == "RUNNING"
     assert mine["age_seconds"] > 0

@@ -27,6 +27,9 @@ AGENT_OUTPUT_TOO_LARGE_ERROR = "AgentOutputTooLarge"
 # Search attributes an agent run keeps while a caller waits on it: Temporal's durable
 # visibility then answers "how many agent calls are pending, since when" (the pending
 # gauge and the operator CLI), whatever process restarts. Registered on the server.
+# The agent workflow's behaviour revision stigma-api starts new runs with:
+#   1: the pending-call search attributes wait for the caller's first beat (docs/adr/0011).
+AGENT_WORKFLOW_REVISION = 1
 PENDING_CALLBACKS_ATTRIBUTE = "StigmaPendingCallbacks"  # Int: callbacks not yet delivered
 PENDING_SINCE_ATTRIBUTE = "StigmaPendingSince"  # Datetime: when the oldest of them attached
 

@@ -63,6 +63,10 @@ class AgentRunInput:
     spec: AgentSpecData
     accepted_at: str
     callback: CallbackRef | None = None
+    # Which behaviour of the agent workflow this run gets (AGENT_WORKFLOW_REVISION): a change
+    # to its commands applies only to runs started with the new revision, so runs already
+    # open keep replaying. Missing (0) in runs started before revisions existed.
+    revision: int = 0
 
 
 @dataclass

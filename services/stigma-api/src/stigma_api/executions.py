@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agent_contract import (
     AGENT_WORKFLOW,
+    AGENT_WORKFLOW_REVISION,
     ATTACH_CALLBACK_SIGNAL,
     ORCHESTRATOR_TASK_QUEUE,
     REDELIVER_WORKFLOW,
@@ -95,6 +96,7 @@ class Executions:
                     spec=spec,
                     accepted_at=datetime.now(UTC).isoformat(),
                     callback=callback,
+                    revision=AGENT_WORKFLOW_REVISION,
                 ),
                 id=agent_workflow_id(execution_id),
                 task_queue=ORCHESTRATOR_TASK_QUEUE,

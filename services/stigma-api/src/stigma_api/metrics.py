@@ -60,7 +60,8 @@ class ApiMetrics:
         )
         self.pending_calls = Gauge(
             "stigma_pending_agent_calls",
-            "Callers' activities waiting for an agent's callback (from Temporal visibility)",
+            "Callers' activities waiting for an agent's callback past their first heartbeat "
+            "(a third of the caller's heartbeat timeout; from Temporal visibility)",
             registry=registry,
         )
         self.oldest_pending_age = Gauge(

@@ -66,6 +66,9 @@ class _Attached:
     state: str = "pending"  # pending -> delivered | stale | error
     keeper: asyncio.Task[None] | None = field(default=None, repr=False)
     attached_at: datetime | None = None
+    # Counted in the pending search attributes once it has waited past its first caller
+    # beat: a call answered sooner never costs a visibility write.
+    visible: bool = False
 
     def same_caller(self, other: CallbackRef) -> bool:
         mine = self.ref
@@ -111,6 +114,10 @@ class AgentExecutionWorkflow:
         self._pending = PendingPublisher()
         self._options: RunOptions | None = None
         self._output_bytes = 0
+        # Revision 0 runs (started before docs/adr/0011) publish the pending attributes at
+        # attach; keeping that lets them replay. The revision rides in the input, so unlike
+        # workflow.patched it costs no marker and no TemporalChangeVersion visibility write.
+        self._pending_after_first_beat = run.revision >= 1
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ExecutionStatus:
@@ -256,7 +263,7 @@ class AgentExecutionWorkflow:
         self._callbacks.append(attached)
         if not self._status.phase.terminal:
             attached.keeper = asyncio.create_task(self._keep_alive(attached))
-        self._publish_pending()
+        self._publish_pending()  # a superseded attempt may have left the gauge
 
     async def _keep_alive(self, attached: _Attached) -> None:
         try:
@@ -276,11 +283,13 @@ class AgentExecutionWorkflow:
             pass
         except asyncio.CancelledError:
             return
+        attached.visible = True
         window = self._window(attached.ref)
         if window <= timedelta(0):
             attached.state = "stale"
             self._publish_pending()
             return
+        self._publish_pending()
         try:
             verdict: CallerVerdict = await workflow.execute_activity(
                 KEEP_CALLER_ALIVE_ACTIVITY,
@@ -342,12 +351,19 @@ class AgentExecutionWorkflow:
         self._publish_pending()
 
     def _publish_pending(self) -> None:
-        """Mirror the callbacks still waiting into search attributes (the pending gauge)."""
+        """Mirror the callbacks still waiting into search attributes (the pending gauge).
+
+        Only callbacks that have waited past their first caller beat count: the gauge and
+        its alerts are about calls that stay pending, and the two visibility writes per
+        call were a measurable share of a short call's cost (docs/performance.md).
+        """
         self._pending.publish(
             [
                 cb.attached_at
                 for cb in self._callbacks
-                if cb.state in ("pending", "delivering") and cb.attached_at is not None
+                if (cb.visible or not self._pending_after_first_beat)
+                and cb.state in ("pending", "delivering")
+                and cb.attached_at is not None
             ]
         )
 
