@@ -1,0 +1,196 @@
+"""Recorded histories of the orchestrator's workflows replay against the current code.
+
+A failure here means a change would break agent runs already open in production
+(non-determinism). If the change to the workflow's commands is intended, re-record with
+``uv run python services/stigma-orchestrator/scripts/record_histories.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from agent_contract import (
+    AGENT_STEP_ACTIVITY,
+    AGENT_WORKFLOW,
+    AGENT_WORKFLOW_REVISION,
+    ATTACH_CALLBACK_SIGNAL,
+    DELIVER_CALLBACK_ACTIVITY,
+    KEEP_CALLER_ALIVE_ACTIVITY,
+    REDELIVER_WORKFLOW,
+)
+from stigma_orchestrator.worker import SANDBOX
+from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+RECORDED = {path.stem: path.read_text() for path in sorted(HISTORIES.glob("*.json"))}
+
+
+def _history(scenario: str, text: str | None = None) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"recorded-{scenario}", text or RECORDED[scenario])
+
+
+def _scheduled(history: WorkflowHistory) -> list[str]:
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def _kinds(history: WorkflowHistory) -> set[EventType.ValueType]:
+    return {event.event_type for event in history.events}
+
+
+def _workflow_type(history: WorkflowHistory) -> str:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.workflow_type.name
+
+
+def _phase(history: WorkflowHistory) -> str:
+    """The agent run's final phase, from the status it returned."""
+    completed = history.events[-1].workflow_execution_completed_event_attributes
+    (status,) = DataConverter.default.payload_converter.from_payloads(
+        list(completed.result.payloads)
+    )
+    assert isinstance(status, dict)
+    return str(status["phase"])
+
+
+def _signals(history: WorkflowHistory) -> list[str]:
+    return [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+
+
+def _keeper_ran(history: WorkflowHistory) -> bool:
+    return KEEP_CALLER_ALIVE_ACTIVITY in _scheduled(history)
+
+
+def _pending_published(history: WorkflowHistory) -> bool:
+    return EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES in _kinds(history)
+
+
+def _completed(history: WorkflowHistory) -> None:
+    assert _scheduled(history).count(AGENT_STEP_ACTIVITY) == 3
+    assert _phase(history) == "COMPLETED"
+    assert not _keeper_ran(history)
+
+
+def _completed_now(history: WorkflowHistory) -> None:
+    _completed(history)
+    # A call answered before its caller's first beat writes no pending attributes (ADR 0011).
+    assert not _pending_published(history)
+    assert _revision(history) == AGENT_WORKFLOW_REVISION
+
+
+def _failed(history: WorkflowHistory) -> None:
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED in _kinds(history)
+    assert _phase(history) == "FAILED"
+
+
+def _long_with_keepalive(history: WorkflowHistory) -> None:
+    assert _keeper_ran(history)
+    assert _pending_published(history)
+    assert _phase(history) == "COMPLETED"
+
+
+def _cancelled_by_caller(history: WorkflowHistory) -> None:
+    assert _keeper_ran(history)
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED in _kinds(history)
+    assert _phase(history) == "CANCELLED"
+
+
+def _reattached(history: WorkflowHistory) -> None:
+    assert _signals(history) == [ATTACH_CALLBACK_SIGNAL]
+    assert KEEP_CALLER_ALIVE_ACTIVITY in _scheduled(history)  # one or both attempts, by timing
+    assert _phase(history) == "COMPLETED"
+
+
+def _revision(history: WorkflowHistory) -> int:
+    started = history.events[0].workflow_execution_started_event_attributes
+    (run,) = DataConverter.default.payload_converter.from_payloads(list(started.input.payloads))
+    assert isinstance(run, dict)
+    return int(run.get("revision", 0))
+
+
+def _before_0011_completed(history: WorkflowHistory) -> None:
+    # Recorded with the code before ADR 0011: the pending attributes at attach, no patch marker.
+    _completed(history)
+    assert _pending_published(history)
+    assert _revision(history) == 0
+
+
+def _before_0011_long_with_keepalive(history: WorkflowHistory) -> None:
+    _long_with_keepalive(history)
+    assert _revision(history) == 0
+
+
+def _redelivered(history: WorkflowHistory) -> None:
+    assert _workflow_type(history) == REDELIVER_WORKFLOW
+    assert _scheduled(history) == [DELIVER_CALLBACK_ACTIVITY]
+
+
+# What each recording must exercise: a re-recording that silently took another path
+# (a keeper that never started, a cancellation that came too late) fails here.
+SCENARIOS: dict[str, Callable[[WorkflowHistory], None]] = {
+    "completed": _completed_now,
+    # Kept from before ADR 0011, never re-recorded: runs open across that deploy must replay.
+    "before_0011_completed": _before_0011_completed,
+    "before_0011_long_with_keepalive": _before_0011_long_with_keepalive,
+    "failed": _failed,
+    "long_with_keepalive": _long_with_keepalive,
+    "cancelled_by_caller": _cancelled_by_caller,
+    "reattached": _reattached,
+    "redelivered": _redelivered,
+}
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow], workflow_runner=SANDBOX
+    )
+
+
+def test_every_scenario_has_a_recorded_history() -> None:
+    assert set(RECORDED) == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_recording_exercises_its_scenario(scenario: str) -> None:
+    history = _history(scenario)
+    if scenario != "redelivered":
+        assert _workflow_type(history) == AGENT_WORKFLOW
+    SCENARIOS[scenario](history)
+
+
+@pytest.mark.parametrize("scenario", sorted(RECORDED))
+async def test_recorded_history_replays(scenario: str) -> None:
+    result = await replayer().replay_workflow(_history(scenario), raise_on_replay_failure=False)
+    assert result.replay_failure is None, str(result.replay_failure)
+
+
+async def test_a_changed_command_fails_the_replay() -> None:
+    # Proves the replay test can fail: the recorded second step becomes another activity.
+    recorded = json.loads(RECORDED["completed"])
+    steps = [
+        event["activityTaskScheduledEventAttributes"]["activityType"]
+        for event in recorded["events"]
+        if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    ]
+    steps[1]["name"] = "some_other_activity"
+    history = _history("completed", json.dumps(recorded))
+
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+
+    assert isinstance(result.replay_failure, NondeterminismError)
