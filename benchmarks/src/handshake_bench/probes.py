@@ -41,6 +41,30 @@ def usage(pid: int) -> Usage:
     return Usage(rss_bytes=process.memory_info().rss, cpu_seconds=times.user + times.system)
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process (and its children, for launchers)."""
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        process = psutil.Process(pid)
+        total = 0.0
+        for member in [process, *process.children(recursive=True)]:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        used[name] = total
+    return used
+
+
+def cpu_ms_per_call(
+    before: dict[str, float], after: dict[str, float], calls: int
+) -> dict[str, float]:
+    """Each process's CPU milliseconds per call between two ``cpu_seconds`` readings."""
+    per_call = {name: round((after[name] - before[name]) * 1000 / calls, 2) for name in before}
+    return per_call | {"total": round(sum(per_call.values()), 2)}
+
+
 async def cpu_share(pid: int, window: float) -> float:
     """Fraction of one core the process used over ``window`` seconds."""
     before = usage(pid).cpu_seconds

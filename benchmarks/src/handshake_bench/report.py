@@ -34,6 +34,13 @@ def table(results: dict[str, Any]) -> str:
         f"throughput ({tp['calls']} calls)  handshake {tp['handshake_calls_per_s']}/s"
         f"  bare {tp['bare_calls_per_s']}/s  ratio {results['throughput_ratio_vs_bare']}"
     )
+    cpu = tp.get("cpu_ms_per_call")
+    if cpu:
+        for side in ("handshake", "bare"):
+            shares = ", ".join(
+                f"{name} {ms}" for name, ms in cpu[side].items() if name != "total" and ms >= 0.05
+            )
+            lines.append(f"  CPU per call, {side:<9} {cpu[side]['total']} ms ({shares})")
     pending = results["pending"]
     lines.append(
         f"{pending['calls']} pending         zigflow RSS {pending['zigflow_rss_idle_mb']} ->"

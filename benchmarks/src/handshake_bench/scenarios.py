@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -104,13 +105,32 @@ async def ack_latency(stub: agent_pb2_grpc.AgentServiceStub, sizes: Sizes) -> di
     return summary(everything) | {"by_concurrency": figures}
 
 
+def _processes(stack: LocalStack) -> dict[str, int]:
+    """Every process of the run: the services, Temporal, and this one (the bare side's
+    worker and both sides' clients)."""
+    pids = {name: service.pid for name, service in stack.services.items()}
+    return pids | {"temporal": stack.temporal.process.pid}
+
+
+def _own_cpu() -> float:
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
 async def throughput(stack: LocalStack, bench: BenchActivities, sizes: Sizes) -> dict[str, Any]:
-    """N calls through the whole stack versus N bare async completions, same server."""
+    """N calls through the whole stack versus N bare async completions, same server; and
+    where each side's CPU goes, per process and per call (the profile behind the cuts)."""
     client = stack.client
     calls = sizes.throughput_calls
+    pids = _processes(stack)
+    cpu_before, own_before = probes.cpu_seconds(pids), _own_cpu()
     started = time.perf_counter()
     await _bounded(100, [lambda: _call(client) for _ in range(calls)])
     stack_s = time.perf_counter() - started
+    cpu_after, own_after = probes.cpu_seconds(pids), _own_cpu()
+    handshake_cpu = probes.cpu_ms_per_call(
+        cpu_before | {"bench": own_before}, cpu_after | {"bench": own_after}, calls
+    )
 
     async def complete_all() -> None:
         async with asyncio.TaskGroup() as group:
@@ -127,6 +147,7 @@ async def throughput(stack: LocalStack, bench: BenchActivities, sizes: Sizes) ->
     )
     async with worker:
         completer = asyncio.create_task(complete_all())
+        cpu_before, own_before = probes.cpu_seconds(pids), _own_cpu()
         started = time.perf_counter()
         await _bounded(
             100,
@@ -139,8 +160,13 @@ async def throughput(stack: LocalStack, bench: BenchActivities, sizes: Sizes) ->
         )
         bare_s = time.perf_counter() - started
         await completer
+        cpu_after, own_after = probes.cpu_seconds(pids), _own_cpu()
+    bare_cpu = probes.cpu_ms_per_call(
+        cpu_before | {"bench": own_before}, cpu_after | {"bench": own_after}, calls
+    )
     return {
         "calls": calls,
+        "cpu_ms_per_call": {"handshake": handshake_cpu, "bare": bare_cpu},
         "handshake_calls_per_s": round(calls / stack_s, 1),
         "bare_calls_per_s": round(calls / bare_s, 1),
         "throughput_ratio_vs_bare": round((calls / stack_s) / (calls / bare_s), 3),
@@ -153,9 +179,12 @@ async def _restart_zigflow(stack: LocalStack, slots: int) -> None:
     await stack.start_service("zigflow-worker")
 
 
-async def _count_running_agents(client: Client) -> int:
+async def _count_running_agents(client: Client, caller_prefix: str) -> int:
+    """Running agent runs of the callers whose workflow id starts with ``caller_prefix``
+    (an agent's id is ``agent-<caller id>/...``), so runs of earlier phases never count."""
     count = await client.count_workflows(
         "WorkflowType = 'AgentExecutionWorkflow' AND ExecutionStatus = 'Running'"
+        f" AND WorkflowId STARTS_WITH 'agent-{caller_prefix}'"
     )
     return count.count
 
@@ -214,7 +243,6 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     orch_pid = stack.services["stigma-orchestrator"].pid
     idle_zig, idle_orch = probes.usage(zig_pid), probes.usage(orch_pid)
     idle_cpu = await probes.cpu_share(zig_pid, sizes.window)
-    baseline_agents = await _count_running_agents(client)
 
     hold_ms = 30 * 60 * 1000  # held far longer than the measurement; released by teardown
     await _bounded(
@@ -230,7 +258,7 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
         ],
     )
     ready_by = time.monotonic() + 600
-    while await _count_running_agents(client) < baseline_agents + n:
+    while await _count_running_agents(client, "held-") < n:
         if time.monotonic() > ready_by:
             raise TimeoutError(f"{n} agents did not all start within 600 s")
         await asyncio.sleep(1)
