@@ -10,6 +10,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry
+from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 
@@ -61,13 +62,18 @@ class Telemetry:
     def enabled(self) -> bool:
         return self._provider is not None
 
-    def temporal_interceptor(self) -> TracingInterceptor:
-        """Temporal's tracing interceptor (client and worker); a no-op without an exporter.
+    def temporal_interceptors(self) -> list[Interceptor]:
+        """Temporal's tracing interceptor (client and worker) when spans are exported.
 
-        Workflow spans are created even without a client span (workflows started from the
-        CLI, the UI or a schedule), so a Zigflow run is the root of its calls' traces.
+        Without an exporter there is none: the interceptor would still wrap every workflow
+        in extra coroutines and contexts, which a cached workflow keeps for its lifetime
+        (docs/performance.md). Workflow spans are created even without a client span
+        (workflows started from the CLI, the UI or a schedule), so a Zigflow run is the
+        root of its calls' traces.
         """
-        return TracingInterceptor(always_create_workflow_spans=True)
+        if not self.enabled:
+            return []
+        return [TracingInterceptor(always_create_workflow_spans=True)]
 
     async def __aenter__(self) -> Telemetry:
         if (

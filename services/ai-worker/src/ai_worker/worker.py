@@ -24,7 +24,7 @@ async def serve(settings: AiWorkerSettings) -> None:
         metrics_host=settings.metrics_host,
     ) as telemetry:
         client = await connect_temporal(
-            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+            interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
         )
         steps = Counter(
             "stigma_agent_steps",

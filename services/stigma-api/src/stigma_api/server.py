@@ -32,7 +32,7 @@ async def serve(settings: ApiSettings) -> None:
         metrics_host=settings.metrics_host,
     ) as telemetry:
         client = await connect_temporal(
-            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+            interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
         )
         metrics = ApiMetrics(telemetry.registry)
         pending = PendingCallsReader(client, metrics, interval=settings.pending_poll_interval)

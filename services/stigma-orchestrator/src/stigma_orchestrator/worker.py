@@ -32,7 +32,7 @@ async def serve(settings: OrchestratorSettings) -> None:
         metrics_host=settings.metrics_host,
     ) as telemetry:
         client = await connect_temporal(
-            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+            interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
         )
         await ensure_search_attributes(client)
         callbacks = CallbackActivities(client, metrics=OrchestratorMetrics(telemetry.registry))

@@ -44,7 +44,7 @@ async def serve(settings: ZigflowSettings) -> None:
         metrics_host=settings.metrics_host,
     ) as telemetry:
         client = await connect_temporal(
-            interceptors=[telemetry.temporal_interceptor()], runtime=telemetry.runtime
+            interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
         )
         async with stigma_channel(
             settings.stigma_address,
