@@ -1,6 +1,6 @@
-"""Record the orchestrator's workflow histories for the replay test (tests/test_replay_recorded.py).
+"""Record the orchestrator's workflow histories for tests/test_agent_history_replay.py.
 
-    uv run python services/stigma-orchestrator/scripts/record_histories.py
+    uv run python services/stigma-orchestrator/scripts/record_agent_histories.py
 
 Starts the local stack (Temporal + the four services), drives one agent call per scenario
 through a zigflow caller, and writes the history of the ``AgentExecutionWorkflow`` run (for

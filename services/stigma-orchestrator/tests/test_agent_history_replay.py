@@ -2,7 +2,7 @@
 
 A failure here means a change would break agent runs already open in production
 (non-determinism). If the change to the workflow's commands is intended, re-record with
-``uv run python services/stigma-orchestrator/scripts/record_histories.py``.
+``uv run python services/stigma-orchestrator/scripts/record_agent_histories.py``.
 """
 
 from __future__ import annotations
