@@ -57,11 +57,9 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return used
 
 
-def cpu_ms_per_call(
-    before: dict[str, float], after: dict[str, float], calls: int
-) -> dict[str, float]:
-    """Each process's CPU milliseconds per call between two ``cpu_seconds`` readings."""
-    per_call = {name: round((after[name] - before[name]) * 1000 / calls, 2) for name in before}
+def cpu_ms_per_call(used: dict[str, float], calls: int) -> dict[str, float]:
+    """Each process's CPU milliseconds per call, from its CPU seconds over ``calls`` calls."""
+    per_call = {name: round(seconds * 1000 / calls, 2) for name, seconds in used.items()}
     return per_call | {"total": round(sum(per_call.values()), 2)}
 
 

@@ -44,7 +44,9 @@ def table(results: dict[str, Any]) -> str:
     pending = results["pending"]
     lines.append(
         f"{pending['calls']} pending         zigflow RSS {pending['zigflow_rss_idle_mb']} ->"
-        f" {pending['zigflow_rss_pending_mb']} MB (x{pending['zigflow_rss_ratio_vs_idle']}),"
+        f" {pending['zigflow_rss_pending_mb']} MB (x{pending['zigflow_rss_ratio_vs_idle']};"
+        f" {pending.get('zigflow_rss_quarter_mb')} MB at a quarter, then"
+        f" {pending.get('zigflow_kb_per_call_past_quarter')} KB per further call),"
         f" CPU {pending['zigflow_cpu_idle']} -> {pending['zigflow_cpu_pending']} cores,"
         f" slots used {pending['slots_used']}, heartbeat RPCs {pending['heartbeat_rps']}/s,"
         f" orchestrator {pending['orchestrator_kb_per_pending_agent']} KB/agent"
