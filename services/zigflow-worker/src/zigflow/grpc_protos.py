@@ -108,6 +108,10 @@ class UnaryMethod:
         return f"/{self.service}/{self.name}"
 
 
+# (absolute path, mtime, size) -> the compiled file; see ``CompiledProto.load``.
+_LOADED: dict[tuple[Path, int, int], CompiledProto] = {}
+
+
 class CompiledProto:
     """The descriptors of one compiled proto file, in a pool of their own."""
 
@@ -123,7 +127,17 @@ class CompiledProto:
 
     @classmethod
     def load(cls, path: Path) -> CompiledProto:
-        return cls(compile_proto(path))
+        """Compiled once per process for each version of the file: the tasks of a document
+        that call the same proto, and the activity after the load-time check, share it."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return cls(compile_proto(path))  # compile_proto names what is wrong
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        compiled = _LOADED.get(key)
+        if compiled is None:
+            compiled = _LOADED[key] = cls(compile_proto(path))
+        return compiled
 
     def unary_method(self, service: str, method: str) -> UnaryMethod:
         """The method, or ``ProtoError`` naming what is wrong (unknown service or method,

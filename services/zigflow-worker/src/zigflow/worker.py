@@ -62,6 +62,7 @@ async def serve(settings: ZigflowSettings) -> None:
                     registry=telemetry.registry,
                 ),
             )
+            grpc_calls = GrpcCallActivities()  # one proto cache for every queue's worker
             async with AsyncExitStack() as workers:
                 for queue, classes in sorted(definitions.by_queue.items()):
                     worker = Worker(
@@ -71,7 +72,7 @@ async def serve(settings: ZigflowSettings) -> None:
                         activities=[
                             activities.call_agent,
                             call_http,
-                            GrpcCallActivities().call_grpc,
+                            grpc_calls.call_grpc,
                         ],
                         workflow_runner=UnsandboxedWorkflowRunner(),
                         max_concurrent_activities=settings.max_concurrent_activities,

@@ -91,6 +91,7 @@ class Interpreter:
         self.document = document
         self._runners = runners
         self.options = options or RunOptions()
+        self._secrets = dict(self.options.secrets)  # $secrets, built once per run
         self.context: Any = {}
         self.workflow_input: Any = None
         self.started_at = ""
@@ -113,7 +114,7 @@ class Interpreter:
         return {
             "input": self.workflow_input,
             "context": self.context,
-            "secrets": dict(self.options.secrets),
+            "secrets": self._secrets,
             "runtime": RUNTIME,
             "workflow": {
                 "id": info.workflow_id,
