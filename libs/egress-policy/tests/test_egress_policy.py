@@ -439,6 +439,12 @@ async def test_a_name_that_does_not_resolve_is_a_connect_error(resolver: FakeRes
             await http.get("http://nowhere.example/")
 
 
+async def test_the_client_refuses_other_schemes() -> None:
+    async with DEFAULT.async_client(timeout=TIMEOUT) as http:
+        with pytest.raises(EgressDenied, match="scheme 'ftp' is not http or https"):
+            await http.get("ftp://example.com/file")
+
+
 def test_options_that_route_around_the_policy_are_refused() -> None:
     with pytest.raises(TypeError, match="does not take mounts, transport"):
         DEFAULT.async_client(timeout=TIMEOUT, transport=httpx.AsyncHTTPTransport(), mounts={})

@@ -22,9 +22,8 @@ from egress_policy._rules import (
     parse_address,
     parse_rules,
 )
-from egress_policy._transport import pinned_client
+from egress_policy._transport import HTTP_SCHEMES, pinned_client
 
-HTTP_SCHEMES = frozenset({"http", "https"})
 # Options of httpx.AsyncClient that would route requests around the policy.
 _BYPASSING_OPTIONS = frozenset({"transport", "mounts", "proxy", "proxies", "app", "uds"})
 

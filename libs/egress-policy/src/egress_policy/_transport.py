@@ -21,8 +21,10 @@ from typing import Any
 import httpcore
 import httpx
 
+from egress_policy._errors import EgressDenied
 from egress_policy._limits import LIMIT_EXTENSION
 
+HTTP_SCHEMES = frozenset({"http", "https"})
 Vet = Callable[[str, int], Awaitable[list[str]]]
 # httpx's own default pool limits.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -82,8 +84,9 @@ class PinningBackend(httpcore.AsyncNetworkBackend):
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` whose pool connects through ``PinningBackend`` and
-    whose responses carry the policy's response limit (for ``read_limited``)."""
+    """``httpx.AsyncHTTPTransport`` whose pool connects through ``PinningBackend``, that
+    refuses schemes other than http and https, and whose responses carry the policy's
+    response limit (for ``read_limited``)."""
 
     def __init__(
         self,
@@ -110,6 +113,12 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
         self._max_response_bytes = max_response_bytes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme not in HTTP_SCHEMES:
+            raise EgressDenied(
+                host=request.url.host or "(no host)",
+                address=None,
+                rule=f"scheme {request.url.scheme!r} is not http or https",
+            )
         response = await super().handle_async_request(request)
         response.extensions = {**response.extensions, LIMIT_EXTENSION: self._max_response_bytes}
         return response
