@@ -39,6 +39,14 @@ ENV_PREFIXES: dict[str, str] = {
     "zigflow-worker": "ZIGFLOW_",
 }
 
+# The local stack runs on a developer's machine, where the servers a document calls (the
+# tests' and examples' HTTP and gRPC servers, stigma-api itself) listen on loopback, which
+# the zigflow-worker's egress policy refuses by default: these rules name loopback to lift
+# that. 0.0.0.0/0 and ::/0 keep every other address reachable (a non-empty allow list
+# admits only what it matches); they open no other built-in refusal (cloud metadata stays
+# refused). A deployment keeps the default.
+LOCAL_ZIGFLOW_EGRESS_ALLOW = "127.0.0.1/32,::1/128,localhost,0.0.0.0/0,::/0"
+
 
 def fixed_metrics_ports(base: int) -> dict[str, int]:
     """``make up``'s /metrics ports: the services in SERVICES order from ``base``, then
@@ -122,6 +130,8 @@ class LocalStack(Startable):
         prefix = ENV_PREFIXES[name]
         env[f"{prefix}METRICS_PORT"] = str(self.metrics_ports[name])
         env[f"{prefix}METRICS_HOST"] = "127.0.0.1"
+        if name == "zigflow-worker":
+            env["ZIGFLOW_EGRESS_ALLOW"] = LOCAL_ZIGFLOW_EGRESS_ALLOW
         env.update(self.config.env)
         env.update(self.config.service_env.get(name, {}))
         return env
