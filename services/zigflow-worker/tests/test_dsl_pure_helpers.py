@@ -42,21 +42,20 @@ def test_scoped_variables_are_bound_only_when_given() -> None:
     assert not expressions.is_variable_name("1row")
 
 
-def response(content: bytes, content_type: str) -> httpx.Response:
+def response(content: bytes, content_type: str) -> tuple[httpx.Response, bytes]:
     request = httpx.Request("GET", "http://example.test/items/1")
-    return httpx.Response(
-        200, content=content, headers={"content-type": content_type}, request=request
-    )
+    reply = httpx.Response(200, headers={"content-type": content_type}, request=request)
+    return reply, content
 
 
 def test_http_output_formats() -> None:
     json_reply = response(b'{"id": 1}', "application/json")
-    assert shape_output(HttpRequest(method="get", url="u"), json_reply) == {"id": 1}
-    shaped = shape_output(HttpRequest(method="get", url="u", output="response"), json_reply)
+    assert shape_output(HttpRequest(method="get", url="u"), *json_reply) == {"id": 1}
+    shaped = shape_output(HttpRequest(method="get", url="u", output="response"), *json_reply)
     assert shaped["statusCode"] == 200
     assert shaped["content"] == {"id": 1}
     assert shaped["request"] == {"method": "GET", "uri": "http://example.test/items/1"}
-    raw = shape_output(HttpRequest(method="get", url="u", output="raw"), json_reply)
+    raw = shape_output(HttpRequest(method="get", url="u", output="raw"), *json_reply)
     assert base64.b64decode(raw) == b'{"id": 1}'
     text_reply = response(b"plain", "text/plain")
-    assert shape_output(HttpRequest(method="get", url="u"), text_reply) == "plain"
+    assert shape_output(HttpRequest(method="get", url="u"), *text_reply) == "plain"

@@ -14,11 +14,14 @@ from google.protobuf.message import Message
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from egress_policy import EgressPolicy
 from zigflow.dsl.errors import COMMUNICATION, CONFIGURATION, VALIDATION
-from zigflow.grpc_call import GrpcCallActivities, GrpcRequest, http_status
+from zigflow.grpc_call import GrpcCallActivities, GrpcRequest, http_status, pinned_target
 from zigflow.grpc_protos import CompiledProto, UnaryMethod, message_from, message_to_json
 
 Handler = Callable[[Message, grpc.aio.ServicerContext], Any]
+# The test servers listen on loopback, which the default policy refuses.
+LOOPBACK = EgressPolicy.parse(allow="127.0.0.1/32")
 
 
 @pytest.fixture
@@ -134,7 +137,9 @@ async def test_a_unary_call_sends_the_arguments_and_returns_json(
 
     async with shop_server(get_item, answer) as port:
         request = request_for(shop_proto, port, item_id="lamp", withPrice=True)
-        output = await ActivityEnvironment().run(GrpcCallActivities().call_grpc, request)
+        output = await ActivityEnvironment().run(
+            GrpcCallActivities(policy=LOOPBACK).call_grpc, request
+        )
     assert output == {"item_id": "lamp", "quantity": "2", "kind": "BOOK", "tags": []}
     assert [json_format.MessageToDict(m) for m in seen] == [{"itemId": "lamp", "withPrice": True}]
 
@@ -149,7 +154,8 @@ async def test_a_status_error_is_a_non_retryable_communication_error(
     async with shop_server(get_item, missing) as port:
         with pytest.raises(ApplicationError) as caught:
             await ActivityEnvironment().run(
-                GrpcCallActivities().call_grpc, request_for(shop_proto, port, item_id="lamp")
+                GrpcCallActivities(policy=LOOPBACK).call_grpc,
+                request_for(shop_proto, port, item_id="lamp"),
             )
     failure = caught.value
     assert (failure.type, failure.non_retryable) == (COMMUNICATION, True)
@@ -172,7 +178,8 @@ async def test_no_server_is_a_retryable_unavailable(
         pass  # the port is now free again: nothing listens on it
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(
-            GrpcCallActivities().call_grpc, request_for(shop_proto, port, item_id="lamp")
+            GrpcCallActivities(policy=LOOPBACK).call_grpc,
+            request_for(shop_proto, port, item_id="lamp"),
         )
     assert (caught.value.type, caught.value.non_retryable) == (COMMUNICATION, False)
     assert caught.value.details[0]["status"] == 503
@@ -181,7 +188,7 @@ async def test_no_server_is_a_retryable_unavailable(
 async def test_a_bad_argument_is_a_validation_error_naming_the_field(shop_proto: Path) -> None:
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(
-            GrpcCallActivities().call_grpc, request_for(shop_proto, 1, colour="red")
+            GrpcCallActivities(policy=LOOPBACK).call_grpc, request_for(shop_proto, 1, colour="red")
         )
     error = caught.value.details[0]
     assert (caught.value.type, caught.value.non_retryable) == (VALIDATION, True)
@@ -192,7 +199,59 @@ async def test_a_bad_argument_is_a_validation_error_naming_the_field(shop_proto:
 async def test_a_proto_gone_from_the_worker_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(
-            GrpcCallActivities().call_grpc, request_for(tmp_path / "gone.proto", 1)
+            GrpcCallActivities(policy=LOOPBACK).call_grpc, request_for(tmp_path / "gone.proto", 1)
         )
     assert caught.value.type == CONFIGURATION
     assert "does not exist" in caught.value.details[0]["detail"]
+
+
+def test_the_channel_is_pinned_to_the_vetted_address() -> None:
+    assert pinned_target("10.0.0.7", 50051) == "ipv4:10.0.0.7:50051"
+    assert pinned_target("2001:db8::7", 443) == "ipv6:[2001:db8::7]:443"
+
+
+async def test_a_target_the_policy_refuses_is_never_called(
+    shop_proto: Path, get_item: UnaryMethod
+) -> None:
+    calls: list[Message] = []
+
+    async def answer(request: Message, context: grpc.aio.ServicerContext) -> Message:
+        calls.append(request)
+        return get_item.response()
+
+    async with shop_server(get_item, answer) as port:
+        with pytest.raises(ApplicationError) as caught:
+            await ActivityEnvironment().run(
+                GrpcCallActivities(policy=EgressPolicy()).call_grpc,
+                request_for(shop_proto, port, item_id="lamp"),
+            )
+    error = caught.value.details[0]
+    assert (caught.value.type, caught.value.non_retryable) == (COMMUNICATION, True)
+    assert (error["status"], error["title"]) == (403, "Destination refused by the egress policy")
+    assert error["detail"] == (
+        f"shop.v1.Shop/GetItem at 127.0.0.1:{port}: egress to 127.0.0.1 (127.0.0.1) refused: "
+        "127.0.0.1 is in 127.0.0.0/8 (loopback), refused by default; an allow rule naming it "
+        "(127.0.0.1/32) lifts that "
+        "(the worker's ZIGFLOW_EGRESS_ALLOW / ZIGFLOW_EGRESS_DENY decide)"
+    )
+    assert calls == []
+
+
+async def test_a_response_over_the_limit_is_a_non_retryable_502(
+    shop_proto: Path, get_item: UnaryMethod
+) -> None:
+    async def big(request: Message, context: grpc.aio.ServicerContext) -> Message:
+        return get_item.response(item_id="x" * 500)
+
+    small = EgressPolicy.parse(allow="127.0.0.1/32", max_response_bytes=100)
+    async with shop_server(get_item, big) as port:
+        with pytest.raises(ApplicationError) as caught:
+            await ActivityEnvironment().run(
+                GrpcCallActivities(policy=small).call_grpc,
+                request_for(shop_proto, port, item_id="lamp"),
+            )
+    error = caught.value.details[0]
+    assert (caught.value.type, caught.value.non_retryable) == (COMMUNICATION, True)
+    assert (error["status"], error["title"]) == (502, "Response too large")
+    assert "over the limit of 100 bytes" in error["detail"]
+    assert "ZIGFLOW_MAX_RESPONSE_BYTES" in error["detail"]

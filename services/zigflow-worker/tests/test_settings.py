@@ -1,4 +1,4 @@
-"""The worker's settings for secrets and continue-as-new fail fast on bad values."""
+"""The worker's settings for secrets, continue-as-new and egress fail fast on bad values."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from egress_policy import EgressPolicy
 from service_kit import SettingsLoadError, load_settings
 from zigflow.settings import ZigflowSettings
 
@@ -23,6 +24,21 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = settings(monkeypatch)
     assert loaded.secrets_dir is None
     assert loaded.continue_as_new_after_events == 10_000
+    assert loaded.egress_policy == EgressPolicy(max_response_bytes=10 * 1024 * 1024)
+
+
+def test_the_egress_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = settings(
+        monkeypatch,
+        ZIGFLOW_EGRESS_ALLOW="127.0.0.1/32, ::1/128, localhost",
+        ZIGFLOW_EGRESS_DENY="10.0.0.0/8,*.internal.example",
+        ZIGFLOW_MAX_RESPONSE_BYTES="4096",
+    )
+    assert loaded.egress_policy == EgressPolicy.parse(
+        allow="127.0.0.1/32,::1/128,localhost",
+        deny="10.0.0.0/8,*.internal.example",
+        max_response_bytes=4096,
+    )
 
 
 def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -39,6 +55,9 @@ def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_p
     [
         ("ZIGFLOW_SECRETS_DIR", "/no/such/folder"),
         ("ZIGFLOW_CONTINUE_AS_NEW_AFTER_EVENTS", "10"),
+        ("ZIGFLOW_EGRESS_ALLOW", "10.0.0.1/8"),
+        ("ZIGFLOW_EGRESS_DENY", "http://example.com"),
+        ("ZIGFLOW_MAX_RESPONSE_BYTES", "0"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

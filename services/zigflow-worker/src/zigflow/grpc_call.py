@@ -1,5 +1,9 @@
 """The CallGrpc activity behind ``call: grpc``: one unary call over a plaintext channel.
 
+The target is vetted by the worker's egress policy first, and the channel is pinned to the
+vetted address (``ipv4:`` / ``ipv6:`` target, the original ``host:port`` as the HTTP/2
+authority), so a name cannot resolve differently between the check and the connection.
+
 The workflow sends only what identifies the call: the proto file's absolute path, the
 service, method, address and the evaluated arguments (``GrpcRequest``). The descriptors stay
 on the worker: ``GrpcCallActivities`` compiles each proto file once, on first use, and keeps
@@ -9,6 +13,11 @@ holds no descriptors, and a replay never needs the proto at all.
 
 Errors (``DslError`` carried as a Temporal ``ApplicationError``):
 
+- a target the worker's egress policy refuses (``check_host``, before any connection): the
+  ``communication`` error with status 403, non-retryable, naming the host, the address and
+  the rule; a host that does not resolve is UNAVAILABLE (below);
+- a response message larger than the policy's ``max_response_bytes`` (the channel's
+  ``grpc.max_receive_message_length``): ``communication`` with status 502, non-retryable;
 - a gRPC status other than OK: the DSL ``communication`` error, non-retryable, whose
   ``status`` is the HTTP status of that gRPC code (``GRPC_TO_HTTP``, the mapping of
   google.rpc.Code) and whose detail names the gRPC code and the server's message;
@@ -21,7 +30,9 @@ Errors (``DslError`` carried as a Temporal ``ApplicationError``):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +41,15 @@ import grpc
 from google.protobuf import json_format
 from temporalio import activity
 
-from zigflow.dsl.errors import COMMUNICATION, CONFIGURATION, DslError, validation_error
+from egress_policy import EgressDenied, EgressPolicy
+from zigflow.dsl.errors import (
+    COMMUNICATION,
+    CONFIGURATION,
+    DslError,
+    egress_refused_error,
+    response_too_large_error,
+    validation_error,
+)
 from zigflow.grpc_protos import (
     CompiledProto,
     ProtoError,
@@ -64,6 +83,9 @@ GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
 # The RPC's own deadline ends this much before the activity's start-to-close timeout, so a
 # slow server is reported as DEADLINE_EXCEEDED (504) rather than as an activity timeout.
 DEADLINE_MARGIN_S = 1.0
+# What grpc's RESOURCE_EXHAUSTED says of a response over grpc.max_receive_message_length
+# ("Stream removed (CLIENT: Received message larger than max (503 vs. 100))").
+TOO_LARGE_DETAILS = "Received message larger than max"
 
 
 @dataclass
@@ -85,6 +107,13 @@ class GrpcRequest:
         return f"{host}:{self.port}"
 
 
+def pinned_target(address: str, port: int) -> str:
+    """A channel target that connects to exactly this address (no name resolution)."""
+    if ipaddress.ip_address(address).version == 6:
+        return f"ipv6:[{address}]:{port}"
+    return f"ipv4:{address}:{port}"
+
+
 def http_status(code: grpc.StatusCode) -> int:
     return GRPC_TO_HTTP.get(code, 500)
 
@@ -104,8 +133,24 @@ def status_error(request: GrpcRequest, code: grpc.StatusCode, message: str) -> D
 class GrpcCallActivities:
     """The CallGrpc activity and its per-worker cache of compiled proto files."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, policy: EgressPolicy) -> None:
+        self._policy = policy
         self._compiled: dict[str, CompiledProto] = {}
+
+    async def _vetted_address(self, request: GrpcRequest) -> str:
+        """The first address of the target the policy allows, or the failure to raise."""
+        call = f"{request.service}/{request.method} at {request.target}"
+        try:
+            addresses = await self._policy.check_host(request.host, request.port)
+        except EgressDenied as err:
+            logger.warning("%s: %s", call, err)
+            raise egress_refused_error(f"{call}: {err}", request.instance).to_failure() from None
+        except (socket.gaierror, ValueError) as err:
+            failure = status_error(
+                request, grpc.StatusCode.UNAVAILABLE, f"cannot resolve {request.host}: {err}"
+            )
+            raise failure.to_failure(non_retryable=False) from None
+        return addresses[0]
 
     async def _method(self, request: GrpcRequest) -> UnaryMethod:
         compiled = self._compiled.get(request.proto)
@@ -139,7 +184,14 @@ class GrpcCallActivities:
         timeout = None
         if info.start_to_close_timeout is not None:
             timeout = max(info.start_to_close_timeout.total_seconds() - DEADLINE_MARGIN_S, 1.0)
-        async with grpc.aio.insecure_channel(request.target) as channel:
+        address = await self._vetted_address(request)
+        options = [
+            ("grpc.default_authority", request.target),
+            ("grpc.max_receive_message_length", self._policy.max_response_bytes),
+        ]
+        async with grpc.aio.insecure_channel(
+            pinned_target(address, request.port), options=options
+        ) as channel:
             call = channel.unary_unary(
                 method.path,
                 request_serializer=lambda m: m.SerializeToString(),
@@ -150,7 +202,14 @@ class GrpcCallActivities:
             except grpc.aio.AioRpcError as err:
                 code = err.code()
                 logger.warning("%s at %s: %s", method.path, request.target, code.name)
-                failure = status_error(request, code, err.details() or "")
+                details = err.details() or ""
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED and TOO_LARGE_DETAILS in details:
+                    detail = (
+                        f"{request.service}/{request.method} at {request.target}: response "
+                        f"over the limit of {self._policy.max_response_bytes} bytes ({details})"
+                    )
+                    raise response_too_large_error(detail, request.instance).to_failure() from None
+                failure = status_error(request, code, details)
                 retry = code == grpc.StatusCode.UNAVAILABLE
                 raise failure.to_failure(non_retryable=not retry) from None
         return message_to_json(response)

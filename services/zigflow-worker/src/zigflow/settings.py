@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from callback_token import KeyRing
+from egress_policy import DEFAULT_MAX_RESPONSE_BYTES, EgressPolicy
 from service_kit import ServiceSettings
 from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
 from zigflow.stigma_channel import StigmaTls
@@ -50,6 +51,28 @@ class ZigflowSettings(ServiceSettings):
     """History length after which a long ``for`` continues the run as new. Part of the
     workflows' behaviour: change it only when no long loop is running (or by versioning)."""
 
+    egress_allow: str = ""
+    """Where ``call: http`` / ``call: grpc`` may connect: comma-separated CIDR networks,
+    IPs, host names and ``*.`` wildcards. Empty: every public and private address, but
+    not the built-in refusals (loopback, link-local / cloud metadata, ...); not empty:
+    only what a rule matches. A rule that names a built-in refusal lifts it."""
+    egress_deny: str = ""
+    """Destinations refused whatever ``egress_allow`` says (same syntax)."""
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
+    """Largest response ``call: http`` reads and ``call: grpc`` receives, in bytes."""
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_allow(cls, value: str) -> str:
+        EgressPolicy.parse(allow=value)
+        return value
+
+    @field_validator("egress_deny")
+    @classmethod
+    def _check_deny(cls, value: str) -> str:
+        EgressPolicy.parse(deny=value)
+        return value
+
     @field_validator("secrets_dir")
     @classmethod
     def _check_secrets_dir(cls, value: Path | None) -> Path | None:
@@ -75,4 +98,12 @@ class ZigflowSettings(ServiceSettings):
             cert_path=self.stigma_tls_cert_path,
             key_path=self.stigma_tls_key_path,
             server_name=self.stigma_tls_server_name,
+        )
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.parse(
+            allow=self.egress_allow,
+            deny=self.egress_deny,
+            max_response_bytes=self.max_response_bytes,
         )

@@ -14,7 +14,7 @@ from zigflow.agent_call import AgentCallActivities
 from zigflow.definitions import prepare
 from zigflow.dsl import load_directory
 from zigflow.grpc_call import GrpcCallActivities
-from zigflow.http_call import call_http
+from zigflow.http_call import HttpCallActivities
 from zigflow.secrets import SecretSource
 from zigflow.settings import ZigflowSettings
 from zigflow.stigma_channel import stigma_channel
@@ -62,7 +62,11 @@ async def serve(settings: ZigflowSettings) -> None:
                     registry=telemetry.registry,
                 ),
             )
-            grpc_calls = GrpcCallActivities()  # one proto cache for every queue's worker
+            policy = settings.egress_policy
+            logger.info("egress policy of call: http / call: grpc: %s", policy.describe())
+            http_calls = HttpCallActivities(policy=policy)
+            # One proto cache for every queue's worker.
+            grpc_calls = GrpcCallActivities(policy=policy)
             async with AsyncExitStack() as workers:
                 for queue, classes in sorted(definitions.by_queue.items()):
                     worker = Worker(
@@ -71,7 +75,7 @@ async def serve(settings: ZigflowSettings) -> None:
                         workflows=classes,
                         activities=[
                             activities.call_agent,
-                            call_http,
+                            http_calls.call_http,
                             grpc_calls.call_grpc,
                         ],
                         workflow_runner=UnsandboxedWorkflowRunner(),

@@ -98,6 +98,34 @@ def timeout_error(detail: str, instance: str) -> DslError:
     return DslError(type=TIMEOUT, status=408, title="Timed out", detail=detail, instance=instance)
 
 
+# call: http / call: grpc under the worker's egress policy (docs/dsl.md, "Egress policy").
+EGRESS_REFUSED_STATUS = 403
+RESPONSE_TOO_LARGE_STATUS = 502
+EGRESS_SETTINGS_HINT = "the worker's ZIGFLOW_EGRESS_ALLOW / ZIGFLOW_EGRESS_DENY decide"
+
+
+def egress_refused_error(detail: str, instance: str) -> DslError:
+    """The destination is outside the worker's egress policy: nothing was sent to it."""
+    return DslError(
+        type=COMMUNICATION,
+        status=EGRESS_REFUSED_STATUS,
+        title="Destination refused by the egress policy",
+        detail=f"{detail} ({EGRESS_SETTINGS_HINT})",
+        instance=instance,
+    )
+
+
+def response_too_large_error(detail: str, instance: str) -> DslError:
+    """The response passed the worker's ZIGFLOW_MAX_RESPONSE_BYTES; reading stopped there."""
+    return DslError(
+        type=COMMUNICATION,
+        status=RESPONSE_TOO_LARGE_STATUS,
+        title="Response too large",
+        detail=f"{detail} (the worker's ZIGFLOW_MAX_RESPONSE_BYTES)",
+        instance=instance,
+    )
+
+
 def _from_application(failure: ApplicationError, instance: str) -> DslError:
     details = failure.details[0] if failure.details else None
     if isinstance(details, dict) and "type" in details and "status" in details:

@@ -21,7 +21,12 @@ from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.interpreter import Step
 from zigflow.dsl.tasks.grpc_calls import call_grpc
-from zigflow.http_call import CALL_HTTP_ACTIVITY, OUTPUT_FORMATS, HttpRequest
+from zigflow.http_call import (
+    CALL_HTTP_ACTIVITY,
+    DEFAULT_HTTP_TIMEOUT,
+    OUTPUT_FORMATS,
+    HttpRequest,
+)
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter
@@ -34,7 +39,6 @@ AGENT_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=[AGENT_FAILED_ERROR, AGENT_REJECTED_ERROR, AGENT_CANCELLED_ERROR],
 )
-DEFAULT_HTTP_TIMEOUT = timedelta(minutes=1)
 # Only requests that got no response are retried here (status errors are non-retryable).
 HTTP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)
 _URI_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
