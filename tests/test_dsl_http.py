@@ -1,21 +1,31 @@
-"""call: http against a real local HTTP server, through the CallHttp activity."""
+"""call: http against a real local HTTP server, through the CallHttp activity, and a
+destination outside the worker's egress policy."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from tests.support import start_dsl
+from devstack import LocalStack
+from devstack._processes import ServiceProcess
+from tests.support import eventually, history_events, start_dsl
 
 COMMUNICATION = "https://serverlessworkflow.io/spec/1.0.0/errors/communication"
+# tests/workflows/egress/: documents only the strict worker below loads, on this queue.
+EGRESS_WORKFLOWS = Path(__file__).resolve().parent / "workflows" / "egress"
+EGRESS_QUEUE = "zigflow-tests-egress"
 
 
 def http_failure(err: WorkflowFailureError) -> dict[str, Any]:
@@ -158,3 +168,63 @@ async def test_use_functions_are_reusable_calls(
     handle = await start_dsl(client, "dsl-functions", {"base": base})
     assert await handle.result() == {"loud": "LAMP"}
     assert [request["path"] for request in recorded.requests] == ["/items/7"]
+
+
+@pytest.fixture(scope="module")
+async def strict_worker(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ServiceProcess]:
+    """A second zigflow-worker with the default egress policy (no allow rule, so loopback
+    is refused), polling only EGRESS_QUEUE: the session's worker stays as it is."""
+    env = {
+        **stack.env_for("zigflow-worker"),
+        "ZIGFLOW_WORKFLOWS_DIR": str(EGRESS_WORKFLOWS),
+        "ZIGFLOW_EGRESS_ALLOW": "",
+        "ZIGFLOW_METRICS_PORT": "0",
+    }
+    process = ServiceProcess(
+        name="zigflow-worker-strict",
+        argv=stack.services["zigflow-worker"].argv,
+        env=env,
+        log_file=tmp_path_factory.mktemp("strict-worker") / "zigflow-worker.log",
+    )
+    await process.start()
+    try:
+
+        async def polling() -> bool:
+            process.raise_if_exited()
+            response = await stack.client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=stack.client.namespace,
+                    task_queue=TaskQueue(name=EGRESS_QUEUE),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                )
+            )
+            return any(p.identity.startswith(f"{process.pid}@") for p in response.pollers)
+
+        await eventually(polling, within=60)
+        yield process
+    finally:
+        await process.stop()
+
+
+async def test_a_destination_outside_the_egress_policy_fails_with_a_403(
+    client: Client, strict_worker: ServiceProcess, server: tuple[str, Recorded]
+) -> None:
+    base, recorded = server
+    payload = {"url": f"{base}/items/7?token=s3cret"}
+    handle = await start_dsl(client, "dsl-http-refused", payload, task_queue=EGRESS_QUEUE)
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    error = http_failure(caught.value)
+    assert (error["type"], error["status"]) == (COMMUNICATION, 403)
+    assert error["title"] == "Destination refused by the egress policy"
+    assert error["instance"] == "/do/0/get"
+    assert error["detail"].startswith(
+        f"GET {base}/items/7: egress to 127.0.0.1 (127.0.0.1) refused: "
+        "127.0.0.1 is in 127.0.0.0/8 (loopback), refused by default"
+    )
+    assert "s3cret" not in error["detail"]
+    assert recorded.requests == []  # nothing reached the server
+    (started,) = await history_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started.activity_task_started_event_attributes.attempt == 1  # not retried
