@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 import agent_contract
@@ -13,18 +14,26 @@ from agent_contract import (
     AgentResult,
     AgentRunInput,
     AgentSpecData,
+    Budget,
     CallbackRef,
     CallbackStatus,
     CallerVerdict,
+    CarriedCallback,
     DeliveryOutcome,
     DeliveryRequest,
     ExecutionStatus,
     KeepAliveRequest,
+    PendingApproval,
     Phase,
+    ResumeState,
     RunOptions,
+    StepKind,
     StepRecord,
     StepRequest,
     StepResult,
+    ToolDecision,
+    ToolGrant,
+    ToolOutcome,
     Usage,
     agent_workflow_id,
     execution_id_for,
@@ -93,9 +102,74 @@ STATUS = ExecutionStatus(
     ],
 )
 
+TOOLED_SPEC = AgentSpecData(
+    input="What time is it?",
+    model="openai:gpt-4o-mini",
+    tools=[
+        ToolGrant(name="current_time"),
+        ToolGrant(name="run_workflow", requires_approval=True, allow=["summarize-document"]),
+    ],
+    budget=Budget(max_tool_calls=5, max_duration_ms=60_000, max_cost_usd="0.25"),
+)
+TOOL_STEP = StepRecord(
+    index=2,
+    kind=StepKind.TOOL.value,
+    tool="current_time",
+    tool_call_id="call-1",
+    arguments='{"timezone": "UTC"}',
+    message='{"iso": "2025-06-01T12:00:01+00:00"}',
+    outcome=ToolOutcome.OK.value,
+    started_at="2025-06-01T12:00:01+00:00",
+    finished_at="2025-06-01T12:00:01+00:00",
+)
+APPROVAL = PendingApproval(
+    tool_call_id="call-2",
+    tool="run_workflow",
+    arguments="{}",
+    requested_at="2025-06-01T12:00:02+00:00",
+)
+RESUME = ResumeState(
+    conversation="[]",
+    options=RunOptions(input_usd_per_mtok="0.15", output_usd_per_mtok="0.6"),
+    usage=Usage(input_tokens=10, output_tokens=20, steps=2, tool_calls=1, cost_usd="0.000013"),
+    steps=[TOOL_STEP],
+    steps_dropped=3,
+    callbacks=[CarriedCallback(ref=CALLBACK, state="pending", attached_at="t", visible=True)],
+    continuations=1,
+)
+
 # One sample (or more) of every payload type, with optional fields both set and unset.
 SAMPLES: list[Any] = [
     SPEC,
+    TOOLED_SPEC,
+    ToolGrant(name="think"),
+    Budget(),
+    TOOL_STEP,
+    APPROVAL,
+    ToolDecision(tool_call_id="call-2", approve=False, reason="not today"),
+    CarriedCallback(ref=CALLBACK, state="delivered"),
+    RESUME,
+    AgentRunInput(
+        execution_id="agent-req-4",
+        request_id="req-4",
+        spec=TOOLED_SPEC,
+        accepted_at="2025-06-01T12:00:00+00:00",
+        revision=2,
+        resume=RESUME,
+    ),
+    ExecutionStatus(
+        execution_id="agent-req-4",
+        request_id="req-4",
+        phase=Phase.FAILED,
+        spec=TOOLED_SPEC,
+        created_at="2025-06-01T12:00:00+00:00",
+        updated_at="2025-06-01T12:00:00+00:00",
+        steps=[TOOL_STEP],
+        pending_approvals=[APPROVAL],
+        error="budget.max_tool_calls: ...",
+        error_type="AgentBudgetExceeded",
+        steps_dropped=1,
+    ),
     AgentSpecData(input="only the required fields", model="openai:gpt-4o-mini"),
     CALLBACK,
     AgentRunInput(
@@ -159,6 +233,8 @@ SAMPLES: list[Any] = [
     *Phase,
     *DeliveryOutcome,
     *CallerVerdict,
+    *StepKind,
+    *ToolOutcome,
 ]
 
 
@@ -202,12 +278,26 @@ def test_every_exported_dataclass_has_a_round_trip_sample() -> None:
 
 
 @pytest.mark.parametrize("value", SAMPLES, ids=lambda value: type(value).__name__)
-async def test_default_converter_round_trip(value: Any) -> None:
-    converter = DataConverter.default
+@pytest.mark.parametrize(
+    "converter", [DataConverter.default, pydantic_data_converter], ids=["default", "pydantic"]
+)
+async def test_converter_round_trip(value: Any, converter: DataConverter) -> None:
+    # The agent's workers use Pydantic AI's (Pydantic) converter, stigma-api and the
+    # zigflow-worker the default one: every payload must read the same through both.
     payloads = await converter.encode([value])
     (decoded,) = await converter.decode(payloads, [type(value)])
     assert decoded == value
     assert type(decoded) is type(value)
+
+
+@pytest.mark.parametrize("value", SAMPLES, ids=lambda value: type(value).__name__)
+async def test_the_two_converters_read_each_others_payloads(value: Any) -> None:
+    for writer, reader in (
+        (DataConverter.default, pydantic_data_converter),
+        (pydantic_data_converter, DataConverter.default),
+    ):
+        (decoded,) = await reader.decode(await writer.encode([value]), [type(value)])
+        assert decoded == value
 
 
 async def test_round_trip_restores_nested_types() -> None:

@@ -10,6 +10,8 @@ AGENT_WORKFLOW = "AgentExecutionWorkflow"
 REDELIVER_WORKFLOW = "RedeliverCallback"
 ATTACH_CALLBACK_SIGNAL = "attach_callback"
 STATUS_QUERY = "status"
+# An operator's answer to a tool call that waits for approval (a workflow Update).
+DECIDE_TOOL_CALL_UPDATE = "decide_tool_call"
 
 CALL_AGENT_ACTIVITY = "CallAgent"
 AGENT_STEP_ACTIVITY = "agent_step"
@@ -23,15 +25,32 @@ AGENT_CANCELLED_ERROR = "AgentCancelled"
 AGENT_REJECTED_ERROR = "AgentRejected"
 # Why an agent failed when its output would not fit in Temporal (the caller sees AgentFailed).
 AGENT_OUTPUT_TOO_LARGE_ERROR = "AgentOutputTooLarge"
+# An agent that passed one of its spec's budgets (steps, tokens, tool calls, duration, cost):
+# the caller's activity fails with this type, so a DSL ``catch`` can tell it from AgentFailed.
+AGENT_BUDGET_EXCEEDED_ERROR = "AgentBudgetExceeded"
+
+# The model providers a spec may name (``provider:model``). stigma-api accepts exactly these
+# (or an operator's subset) and the ai-worker's model registry serves exactly these.
+MODEL_PROVIDERS = ("anthropic", "ollama", "openai", "scripted")
+# The tools every agent may be granted by name. MCP tools are named ``mcp:<server>`` (all of
+# a server's tools) or ``mcp:<server>/<tool>``; the servers are the operator's configuration.
+BUILTIN_TOOLS = ("current_time", "http_fetch", "run_workflow", "think")
+MCP_TOOL_PREFIX = "mcp:"
+# Pydantic AI names the agent's activities ``agent__<agent name>__...`` (the agent is named
+# "stigma"); a model call runs as one of these, and its heartbeats carry the partial output.
+MODEL_REQUEST_ACTIVITIES = ("agent__stigma__model_request", "agent__stigma__model_request_stream")
 
 # Search attributes an agent run keeps while a caller waits on it: Temporal's durable
 # visibility then answers "how many agent calls are pending, since when" (the pending
 # gauge and the operator CLI), whatever process restarts. Registered on the server.
 # The agent workflow's behaviour revision stigma-api starts new runs with:
 #   1: the pending-call search attributes wait for the caller's first beat (docs/adr/0011).
-AGENT_WORKFLOW_REVISION = 1
+#   2: the agent loop runs on Pydantic AI: model and tool calls as activities (docs/adr/0012).
+AGENT_WORKFLOW_REVISION = 2
 PENDING_CALLBACKS_ATTRIBUTE = "StigmaPendingCallbacks"  # Int: callbacks not yet delivered
 PENDING_SINCE_ATTRIBUTE = "StigmaPendingSince"  # Datetime: when the oldest of them attached
+# Int: tool calls of the run that wait for an operator's approval (stigmactl approvals).
+PENDING_APPROVALS_ATTRIBUTE = "StigmaPendingApprovals"
 
 _WORKFLOW_ID_PREFIX = "agent-"
 

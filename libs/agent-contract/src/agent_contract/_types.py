@@ -26,6 +26,33 @@ class Phase(StrEnum):
 
 
 @dataclass
+class ToolGrant:
+    """One tool a spec lets its agent use (``AgentSpec.tools`` on the wire)."""
+
+    name: str
+    """A built-in tool (BUILTIN_TOOLS), ``mcp:<server>`` or ``mcp:<server>/<tool>``."""
+    requires_approval: bool = False
+    """Each call waits for an operator's approve or reject before it runs."""
+    allow: list[str] = field(default_factory=list)
+    """What the tool may reach: the workflow types ``run_workflow`` may start (``name`` or
+    ``name@task-queue``), or the hosts ``http_fetch`` may fetch from (within the operator's
+    egress policy, never beyond it)."""
+
+
+@dataclass
+class Budget:
+    """Limits of one agent run beyond ``max_steps`` (0 or empty: no limit of that kind)."""
+
+    max_input_tokens: int = 0
+    max_output_tokens: int = 0
+    max_tool_calls: int = 0
+    max_duration_ms: int = 0
+    """Wall-clock time from the run's acceptance to its end, approval waits included."""
+    max_cost_usd: str = ""
+    """Largest cost in US dollars, as a decimal string; needs a price for the model."""
+
+
+@dataclass
 class AgentSpecData:
     input: str
     model: str
@@ -34,6 +61,8 @@ class AgentSpecData:
     max_steps: int = 0
     parameters: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    tools: list[ToolGrant] = field(default_factory=list)
+    budget: Budget = field(default_factory=Budget)
 
 
 @dataclass
@@ -56,25 +85,37 @@ class CallbackRef:
     heartbeat_timeout_ms: int = 0
 
 
-@dataclass
-class AgentRunInput:
-    execution_id: str
-    request_id: str
-    spec: AgentSpecData
-    accepted_at: str
-    callback: CallbackRef | None = None
-    # Which behaviour of the agent workflow this run gets (AGENT_WORKFLOW_REVISION): a change
-    # to its commands applies only to runs started with the new revision, so runs already
-    # open keep replaying. Missing (0) in runs started before revisions existed.
-    revision: int = 0
+class StepKind(StrEnum):
+    MODEL = "model"
+    TOOL = "tool"
+
+
+class ToolOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    """The tool failed or refused; the model was told why and went on."""
+    REJECTED = "rejected"
+    """An operator rejected the call; the model was told so."""
 
 
 @dataclass
 class StepRecord:
+    """One durable step of a run: a model call or a tool call (bounded, for people)."""
+
     index: int
     message: str
+    """The model's text, or the tool's result (truncated to the run's step-text limit)."""
     started_at: str
     finished_at: str
+    kind: str = StepKind.MODEL.value
+    tool: str = ""
+    tool_call_id: str = ""
+    arguments: str = ""
+    """The tool call's arguments as JSON (truncated like ``message``)."""
+    outcome: str = ""
+    """A tool step's ToolOutcome."""
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 @dataclass
@@ -82,6 +123,28 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     steps: int = 0
+    """Model calls (one per turn of the agent loop)."""
+    tool_calls: int = 0
+    cost_usd: str = ""
+    """What the run cost by the run's price table ("" when the model has no price)."""
+
+
+@dataclass
+class PendingApproval:
+    """A tool call that waits for an operator's decision (DecideToolCall / stigmactl)."""
+
+    tool_call_id: str
+    tool: str
+    arguments: str
+    requested_at: str
+
+
+@dataclass
+class ToolDecision:
+    tool_call_id: str
+    approve: bool
+    reason: str = ""
+    decided_by: str = ""
 
 
 @dataclass
@@ -111,6 +174,17 @@ class RunOptions:
     """Heartbeat timeout of keep_caller_alive: a dead orchestrator is noticed this fast."""
     max_output_bytes: int = 512 * 1024
     """Largest output plus step messages a run may produce (UTF-8 bytes)."""
+    max_step_text_bytes: int = 2048
+    """How much of a step's text, arguments and tool result the status keeps."""
+    max_tool_result_bytes: int = 16 * 1024
+    """Largest tool result the model sees; the rest is cut with a note saying so."""
+    max_conversation_bytes: int = 768 * 1024
+    """Largest conversation sent to the model: older tool results are elided past it."""
+    continue_as_new_after_events: int = 4000
+    """History length after which a run continues as new between two steps."""
+    input_usd_per_mtok: str = ""
+    output_usd_per_mtok: str = ""
+    """The model's price per million tokens ("" when unknown), read once per run."""
 
 
 @dataclass
@@ -170,6 +244,8 @@ class DeliveryRequest:
     """True when the cancellation came from the caller (report it as a cancellation)."""
     ended_at: str = ""
     """When the agent ended (ISO 8601): the start of the delivery-latency measurement."""
+    error_type: str = ""
+    """The ApplicationError type a failure is delivered with ("": AgentFailed)."""
 
 
 @dataclass
@@ -192,6 +268,11 @@ class ExecutionStatus:
     usage: Usage = field(default_factory=Usage)
     finished_at: str = ""
     callbacks: list[CallbackStatus] = field(default_factory=list)
+    pending_approvals: list[PendingApproval] = field(default_factory=list)
+    error_type: str = ""
+    """The failure's type: AgentFailed, AgentBudgetExceeded, AgentOutputTooLarge, ..."""
+    steps_dropped: int = 0
+    """Older step records no longer kept (a long run keeps its latest ones)."""
 
     def to_result(self) -> AgentResult:
         """The outcome as the caller receives it."""
@@ -205,3 +286,43 @@ class ExecutionStatus:
             name=self.spec.name,
             model=self.spec.model,
         )
+
+
+@dataclass
+class CarriedCallback:
+    """An attached callback as a continued run takes it over."""
+
+    ref: CallbackRef
+    state: str
+    attached_at: str = ""
+    visible: bool = False
+
+
+@dataclass
+class ResumeState:
+    """What a run hands to its continuation (continue-as-new): the conversation so far,
+    the accounting, the step records and the callbacks still to deliver."""
+
+    conversation: str
+    """The Pydantic AI message history, as JSON."""
+    options: RunOptions
+    usage: Usage = field(default_factory=Usage)
+    steps: list[StepRecord] = field(default_factory=list)
+    steps_dropped: int = 0
+    callbacks: list[CarriedCallback] = field(default_factory=list)
+    continuations: int = 0
+
+
+@dataclass
+class AgentRunInput:
+    execution_id: str
+    request_id: str
+    spec: AgentSpecData
+    accepted_at: str
+    callback: CallbackRef | None = None
+    # Which behaviour of the agent workflow this run gets (AGENT_WORKFLOW_REVISION): a change
+    # to its commands applies only to runs started with the new revision, so runs already
+    # open keep replaying. Missing (0) in runs started before revisions existed.
+    revision: int = 0
+    resume: ResumeState | None = None
+    """Set when a long run continued as new: where the previous run left off."""

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstigma/agent/v1/agent.proto\x12\x0fstigma.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n\tAgentSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cinstructions\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12>\n\nparameters\x18\x06 \x03(\x0b\x32*.stigma.agent.v1.AgentSpec.ParametersEntry\x12\x36\n\x06labels\x18\x07 \x03(\x0b\x32&.stigma.agent.v1.AgentSpec.LabelsEntry\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\x11StartAgentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.stigma.agent.v1.AgentSpec\x12\x16\n\x0e\x63\x61llback_token\x18\x03 \x01(\x0c\"U\n\x12StartAgentResponse\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x17\n\x0f\x61lready_running\x18\x03 \x01(\x08\"\x8c\x01\n\tAgentStep\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12.\n\nstarted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\r\n\x05steps\x18\x03 \x01(\x05\"\xe0\x03\n\tExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12.\n\x05phase\x18\x03 \x01(\x0e\x32\x1f.stigma.agent.v1.ExecutionPhase\x12(\n\x04spec\x18\x04 \x01(\x0b\x32\x1a.stigma.agent.v1.AgentSpec\x12)\n\x05steps\x18\x05 \x03(\x0b\x32\x1a.stigma.agent.v1.AgentStep\x12\x0e\n\x06output\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12%\n\x05usage\x18\x08 \x01(\x0b\x32\x16.stigma.agent.v1.Usage\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63\x61llback_attached\x18\x0c \x01(\x08\x12\x1a\n\x12\x63\x61llback_delivered\x18\r \x01(\x08\x12\x16\n\x0e\x63\x61llback_state\x18\x0e \x01(\t\"+\n\x13GetExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"E\n\x14GetExecutionResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution\"-\n\x15WatchExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"G\n\x16WatchExecutionResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution\">\n\x16\x43\x61ncelExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"H\n\x17\x43\x61ncelExecutionResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution*\xc5\x01\n\x0e\x45xecutionPhase\x12\x1f\n\x1b\x45XECUTION_PHASE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_PHASE_PENDING\x10\x01\x12\x1b\n\x17\x45XECUTION_PHASE_RUNNING\x10\x02\x12\x1d\n\x19\x45XECUTION_PHASE_COMPLETED\x10\x03\x12\x1a\n\x16\x45XECUTION_PHASE_FAILED\x10\x04\x12\x1d\n\x19\x45XECUTION_PHASE_CANCELLED\x10\x05\x32\x8d\x03\n\x0c\x41gentService\x12U\n\nStartAgent\x12\".stigma.agent.v1.StartAgentRequest\x1a#.stigma.agent.v1.StartAgentResponse\x12[\n\x0cGetExecution\x12$.stigma.agent.v1.GetExecutionRequest\x1a%.stigma.agent.v1.GetExecutionResponse\x12\x63\n\x0eWatchExecution\x12&.stigma.agent.v1.WatchExecutionRequest\x1a\'.stigma.agent.v1.WatchExecutionResponse0\x01\x12\x64\n\x0f\x43\x61ncelExecution\x12\'.stigma.agent.v1.CancelExecutionRequest\x1a(.stigma.agent.v1.CancelExecutionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstigma/agent/v1/agent.proto\x12\x0fstigma.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x03\n\tAgentSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cinstructions\x18\x02 \x01(\t\x12\r\n\x05input\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tmax_steps\x18\x05 \x01(\x05\x12>\n\nparameters\x18\x06 \x03(\x0b\x32*.stigma.agent.v1.AgentSpec.ParametersEntry\x12\x36\n\x06labels\x18\x07 \x03(\x0b\x32&.stigma.agent.v1.AgentSpec.LabelsEntry\x12(\n\x05tools\x18\x08 \x03(\x0b\x32\x19.stigma.agent.v1.ToolSpec\x12,\n\x06\x62udget\x18\t \x01(\x0b\x32\x1c.stigma.agent.v1.AgentBudget\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"B\n\x08ToolSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11requires_approval\x18\x02 \x01(\x08\x12\r\n\x05\x61llow\x18\x03 \x03(\t\"\xa1\x01\n\x0b\x41gentBudget\x12\x18\n\x10max_input_tokens\x18\x01 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\x03\x12\x16\n\x0emax_tool_calls\x18\x03 \x01(\x05\x12/\n\x0cmax_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_cost_usd\x18\x05 \x01(\t\"i\n\x11StartAgentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.stigma.agent.v1.AgentSpec\x12\x16\n\x0e\x63\x61llback_token\x18\x03 \x01(\x0c\"U\n\x12StartAgentResponse\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x17\n\x0f\x61lready_running\x18\x03 \x01(\x08\"\xaa\x02\n\tAgentStep\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12.\n\nstarted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x04kind\x18\x05 \x01(\x0e\x32\x19.stigma.agent.v1.StepKind\x12\x0c\n\x04tool\x18\x06 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x07 \x01(\t\x12\x11\n\targuments\x18\x08 \x01(\t\x12\x0f\n\x07outcome\x18\t \x01(\t\x12\x14\n\x0cinput_tokens\x18\n \x01(\x03\x12\x15\n\routput_tokens\x18\x0b \x01(\x03\"i\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x12\n\ntool_calls\x18\x04 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\t\"z\n\x0fPendingApproval\x12\x14\n\x0ctool_call_id\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\x12\x30\n\x0crequested_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe0\x04\n\tExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12.\n\x05phase\x18\x03 \x01(\x0e\x32\x1f.stigma.agent.v1.ExecutionPhase\x12(\n\x04spec\x18\x04 \x01(\x0b\x32\x1a.stigma.agent.v1.AgentSpec\x12)\n\x05steps\x18\x05 \x03(\x0b\x32\x1a.stigma.agent.v1.AgentStep\x12\x0e\n\x06output\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12%\n\x05usage\x18\x08 \x01(\x0b\x32\x16.stigma.agent.v1.Usage\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11\x63\x61llback_attached\x18\x0c \x01(\x08\x12\x1a\n\x12\x63\x61llback_delivered\x18\r \x01(\x08\x12\x16\n\x0e\x63\x61llback_state\x18\x0e \x01(\t\x12\x16\n\x0epartial_output\x18\x0f \x01(\t\x12;\n\x11pending_approvals\x18\x10 \x03(\x0b\x32 .stigma.agent.v1.PendingApproval\x12\x12\n\nerror_type\x18\x11 \x01(\t\x12\x15\n\rsteps_dropped\x18\x12 \x01(\x05\"+\n\x13GetExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"E\n\x14GetExecutionResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution\"-\n\x15WatchExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"G\n\x16WatchExecutionResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution\">\n\x16\x43\x61ncelExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"H\n\x17\x43\x61ncelExecutionResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution\"d\n\x15\x44\x65\x63ideToolCallRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"G\n\x16\x44\x65\x63ideToolCallResponse\x12-\n\texecution\x18\x01 \x01(\x0b\x32\x1a.stigma.agent.v1.Execution*\xc5\x01\n\x0e\x45xecutionPhase\x12\x1f\n\x1b\x45XECUTION_PHASE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45XECUTION_PHASE_PENDING\x10\x01\x12\x1b\n\x17\x45XECUTION_PHASE_RUNNING\x10\x02\x12\x1d\n\x19\x45XECUTION_PHASE_COMPLETED\x10\x03\x12\x1a\n\x16\x45XECUTION_PHASE_FAILED\x10\x04\x12\x1d\n\x19\x45XECUTION_PHASE_CANCELLED\x10\x05*N\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTEP_KIND_MODEL\x10\x01\x12\x12\n\x0eSTEP_KIND_TOOL\x10\x02\x32\xf0\x03\n\x0c\x41gentService\x12U\n\nStartAgent\x12\".stigma.agent.v1.StartAgentRequest\x1a#.stigma.agent.v1.StartAgentResponse\x12[\n\x0cGetExecution\x12$.stigma.agent.v1.GetExecutionRequest\x1a%.stigma.agent.v1.GetExecutionResponse\x12\x63\n\x0eWatchExecution\x12&.stigma.agent.v1.WatchExecutionRequest\x1a\'.stigma.agent.v1.WatchExecutionResponse0\x01\x12\x64\n\x0f\x43\x61ncelExecution\x12\'.stigma.agent.v1.CancelExecutionRequest\x1a(.stigma.agent.v1.CancelExecutionResponse\x12\x61\n\x0e\x44\x65\x63ideToolCall\x12&.stigma.agent.v1.DecideToolCallRequest\x1a\'.stigma.agent.v1.DecideToolCallResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,36 +37,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTSPEC_PARAMETERSENTRY']._serialized_options = b'8\001'
   _globals['_AGENTSPEC_LABELSENTRY']._loaded_options = None
   _globals['_AGENTSPEC_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTIONPHASE']._serialized_start=1662
-  _globals['_EXECUTIONPHASE']._serialized_end=1859
-  _globals['_AGENTSPEC']._serialized_start=82
-  _globals['_AGENTSPEC']._serialized_end=396
-  _globals['_AGENTSPEC_PARAMETERSENTRY']._serialized_start=300
-  _globals['_AGENTSPEC_PARAMETERSENTRY']._serialized_end=349
-  _globals['_AGENTSPEC_LABELSENTRY']._serialized_start=351
-  _globals['_AGENTSPEC_LABELSENTRY']._serialized_end=396
-  _globals['_STARTAGENTREQUEST']._serialized_start=398
-  _globals['_STARTAGENTREQUEST']._serialized_end=503
-  _globals['_STARTAGENTRESPONSE']._serialized_start=505
-  _globals['_STARTAGENTRESPONSE']._serialized_end=590
-  _globals['_AGENTSTEP']._serialized_start=593
-  _globals['_AGENTSTEP']._serialized_end=733
-  _globals['_USAGE']._serialized_start=735
-  _globals['_USAGE']._serialized_end=802
-  _globals['_EXECUTION']._serialized_start=805
-  _globals['_EXECUTION']._serialized_end=1285
-  _globals['_GETEXECUTIONREQUEST']._serialized_start=1287
-  _globals['_GETEXECUTIONREQUEST']._serialized_end=1330
-  _globals['_GETEXECUTIONRESPONSE']._serialized_start=1332
-  _globals['_GETEXECUTIONRESPONSE']._serialized_end=1401
-  _globals['_WATCHEXECUTIONREQUEST']._serialized_start=1403
-  _globals['_WATCHEXECUTIONREQUEST']._serialized_end=1448
-  _globals['_WATCHEXECUTIONRESPONSE']._serialized_start=1450
-  _globals['_WATCHEXECUTIONRESPONSE']._serialized_end=1521
-  _globals['_CANCELEXECUTIONREQUEST']._serialized_start=1523
-  _globals['_CANCELEXECUTIONREQUEST']._serialized_end=1585
-  _globals['_CANCELEXECUTIONRESPONSE']._serialized_start=1587
-  _globals['_CANCELEXECUTIONRESPONSE']._serialized_end=1659
-  _globals['_AGENTSERVICE']._serialized_start=1862
-  _globals['_AGENTSERVICE']._serialized_end=2259
+  _globals['_EXECUTIONPHASE']._serialized_start=2637
+  _globals['_EXECUTIONPHASE']._serialized_end=2834
+  _globals['_STEPKIND']._serialized_start=2836
+  _globals['_STEPKIND']._serialized_end=2914
+  _globals['_AGENTSPEC']._serialized_start=114
+  _globals['_AGENTSPEC']._serialized_end=516
+  _globals['_AGENTSPEC_PARAMETERSENTRY']._serialized_start=420
+  _globals['_AGENTSPEC_PARAMETERSENTRY']._serialized_end=469
+  _globals['_AGENTSPEC_LABELSENTRY']._serialized_start=471
+  _globals['_AGENTSPEC_LABELSENTRY']._serialized_end=516
+  _globals['_TOOLSPEC']._serialized_start=518
+  _globals['_TOOLSPEC']._serialized_end=584
+  _globals['_AGENTBUDGET']._serialized_start=587
+  _globals['_AGENTBUDGET']._serialized_end=748
+  _globals['_STARTAGENTREQUEST']._serialized_start=750
+  _globals['_STARTAGENTREQUEST']._serialized_end=855
+  _globals['_STARTAGENTRESPONSE']._serialized_start=857
+  _globals['_STARTAGENTRESPONSE']._serialized_end=942
+  _globals['_AGENTSTEP']._serialized_start=945
+  _globals['_AGENTSTEP']._serialized_end=1243
+  _globals['_USAGE']._serialized_start=1245
+  _globals['_USAGE']._serialized_end=1350
+  _globals['_PENDINGAPPROVAL']._serialized_start=1352
+  _globals['_PENDINGAPPROVAL']._serialized_end=1474
+  _globals['_EXECUTION']._serialized_start=1477
+  _globals['_EXECUTION']._serialized_end=2085
+  _globals['_GETEXECUTIONREQUEST']._serialized_start=2087
+  _globals['_GETEXECUTIONREQUEST']._serialized_end=2130
+  _globals['_GETEXECUTIONRESPONSE']._serialized_start=2132
+  _globals['_GETEXECUTIONRESPONSE']._serialized_end=2201
+  _globals['_WATCHEXECUTIONREQUEST']._serialized_start=2203
+  _globals['_WATCHEXECUTIONREQUEST']._serialized_end=2248
+  _globals['_WATCHEXECUTIONRESPONSE']._serialized_start=2250
+  _globals['_WATCHEXECUTIONRESPONSE']._serialized_end=2321
+  _globals['_CANCELEXECUTIONREQUEST']._serialized_start=2323
+  _globals['_CANCELEXECUTIONREQUEST']._serialized_end=2385
+  _globals['_CANCELEXECUTIONRESPONSE']._serialized_start=2387
+  _globals['_CANCELEXECUTIONRESPONSE']._serialized_end=2459
+  _globals['_DECIDETOOLCALLREQUEST']._serialized_start=2461
+  _globals['_DECIDETOOLCALLREQUEST']._serialized_end=2561
+  _globals['_DECIDETOOLCALLRESPONSE']._serialized_start=2563
+  _globals['_DECIDETOOLCALLRESPONSE']._serialized_end=2634
+  _globals['_AGENTSERVICE']._serialized_start=2917
+  _globals['_AGENTSERVICE']._serialized_end=3413
 # @@protoc_insertion_point(module_scope)

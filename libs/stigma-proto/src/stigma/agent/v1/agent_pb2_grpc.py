@@ -60,6 +60,11 @@ class AgentServiceStub:
                 request_serializer=stigma_dot_agent_dot_v1_dot_agent__pb2.CancelExecutionRequest.SerializeToString,
                 response_deserializer=stigma_dot_agent_dot_v1_dot_agent__pb2.CancelExecutionResponse.FromString,
                 _registered_method=True)
+        self.DecideToolCall = channel.unary_unary(
+                '/stigma.agent.v1.AgentService/DecideToolCall',
+                request_serializer=stigma_dot_agent_dot_v1_dot_agent__pb2.DecideToolCallRequest.SerializeToString,
+                response_deserializer=stigma_dot_agent_dot_v1_dot_agent__pb2.DecideToolCallResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -99,6 +104,14 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecideToolCall(self, request, context):
+        """Approve or reject a tool call that waits for approval (see ToolSpec.requires_approval).
+        A rejection is given to the model as the tool's result; the run goes on either way.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +134,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.CancelExecution,
                     request_deserializer=stigma_dot_agent_dot_v1_dot_agent__pb2.CancelExecutionRequest.FromString,
                     response_serializer=stigma_dot_agent_dot_v1_dot_agent__pb2.CancelExecutionResponse.SerializeToString,
+            ),
+            'DecideToolCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideToolCall,
+                    request_deserializer=stigma_dot_agent_dot_v1_dot_agent__pb2.DecideToolCallRequest.FromString,
+                    response_serializer=stigma_dot_agent_dot_v1_dot_agent__pb2.DecideToolCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -237,6 +255,33 @@ class AgentService:
             '/stigma.agent.v1.AgentService/CancelExecution',
             stigma_dot_agent_dot_v1_dot_agent__pb2.CancelExecutionRequest.SerializeToString,
             stigma_dot_agent_dot_v1_dot_agent__pb2.CancelExecutionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideToolCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stigma.agent.v1.AgentService/DecideToolCall',
+            stigma_dot_agent_dot_v1_dot_agent__pb2.DecideToolCallRequest.SerializeToString,
+            stigma_dot_agent_dot_v1_dot_agent__pb2.DecideToolCallResponse.FromString,
             options,
             channel_credentials,
             insecure,
