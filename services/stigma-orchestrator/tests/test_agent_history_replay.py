@@ -21,7 +21,6 @@ from temporalio.workflow import NondeterminismError
 from agent_contract import (
     AGENT_STEP_ACTIVITY,
     AGENT_WORKFLOW,
-    AGENT_WORKFLOW_REVISION,
     ATTACH_CALLBACK_SIGNAL,
     DELIVER_CALLBACK_ACTIVITY,
     KEEP_CALLER_ALIVE_ACTIVITY,
@@ -87,11 +86,11 @@ def _completed(history: WorkflowHistory) -> None:
     assert not _keeper_ran(history)
 
 
-def _completed_now(history: WorkflowHistory) -> None:
+def _rev1_completed(history: WorkflowHistory) -> None:
     _completed(history)
     # A call answered before its caller's first beat writes no pending attributes (ADR 0011).
     assert not _pending_published(history)
-    assert _revision(history) == AGENT_WORKFLOW_REVISION
+    assert _revision(history) == 1
 
 
 def _failed(history: WorkflowHistory) -> None:
@@ -144,14 +143,15 @@ def _redelivered(history: WorkflowHistory) -> None:
 # What each recording must exercise: a re-recording that silently took another path
 # (a keeper that never started, a cancellation that came too late) fails here.
 SCENARIOS: dict[str, Callable[[WorkflowHistory], None]] = {
-    "completed": _completed_now,
     # Kept from before ADR 0011, never re-recorded: runs open across that deploy must replay.
     "before_0011_completed": _before_0011_completed,
     "before_0011_long_with_keepalive": _before_0011_long_with_keepalive,
-    "failed": _failed,
-    "long_with_keepalive": _long_with_keepalive,
-    "cancelled_by_caller": _cancelled_by_caller,
-    "reattached": _reattached,
+    # Revision 1 (one agent_step activity per step), kept since ADR 0012: never re-recorded.
+    "rev1_completed": _rev1_completed,
+    "rev1_failed": _failed,
+    "rev1_long_with_keepalive": _long_with_keepalive,
+    "rev1_cancelled_by_caller": _cancelled_by_caller,
+    "rev1_reattached": _reattached,
     "redelivered": _redelivered,
 }
 
@@ -182,14 +182,14 @@ async def test_recorded_history_replays(scenario: str) -> None:
 
 async def test_a_changed_command_fails_the_replay() -> None:
     # Proves the replay test can fail: the recorded second step becomes another activity.
-    recorded = json.loads(RECORDED["completed"])
+    recorded = json.loads(RECORDED["rev1_completed"])
     steps = [
         event["activityTaskScheduledEventAttributes"]["activityType"]
         for event in recorded["events"]
         if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
     ]
     steps[1]["name"] = "some_other_activity"
-    history = _history("completed", json.dumps(recorded))
+    history = _history("rev1_completed", json.dumps(recorded))
 
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
 

@@ -15,10 +15,11 @@ from agent_contract import (
     RunOptions,
     Usage,
 )
+from stigma_orchestrator.agent_loop import BudgetExceeded
 from stigma_orchestrator.callbacks import _delivered_outcome, keepalive_interval
 from stigma_orchestrator.options import RunOptionsActivity
 from stigma_orchestrator.settings import OrchestratorSettings
-from stigma_orchestrator.workflows import _Attached, _describe
+from stigma_orchestrator.workflows import _Attached, _describe, _error_type
 
 
 def _callback(
@@ -81,8 +82,19 @@ def test_describe_of_an_untyped_failure_is_its_message() -> None:
     assert _describe(ApplicationError("agent did not answer")) == "agent did not answer"
 
 
-def test_describe_of_a_plain_exception_is_its_text() -> None:
-    assert _describe(ValueError("bad value")) == "bad value"
+def test_describe_of_a_plain_exception_names_its_class() -> None:
+    # A model error Pydantic AI rebuilt in the workflow: its class names the category.
+    assert _describe(ValueError("bad value")) == "ValueError: bad value"
+
+
+def test_error_types_tell_budgets_and_oversized_outputs_from_other_failures() -> None:
+    assert _error_type(BudgetExceeded("budget.max_tool_calls: ...")) == "AgentBudgetExceeded"
+    too_large = ApplicationError("big", type="AgentOutputTooLarge")
+    assert _error_type(_activity_error(too_large)) == "AgentOutputTooLarge"
+    assert _error_type(_activity_error(ApplicationError("x", type="ScriptedFailure"))) == (
+        "AgentFailed"
+    )
+    assert _error_type(ValueError("bad")) == "AgentFailed"
 
 
 def test_an_activity_error_without_a_cause_describes_itself() -> None:

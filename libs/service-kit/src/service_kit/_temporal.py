@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from temporalio.client import Client, Interceptor
+from temporalio.client import Client, Interceptor, Plugin
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
@@ -31,12 +31,17 @@ async def connect_temporal(
     *,
     interceptors: Sequence[Interceptor] = (),
     runtime: Runtime | None = None,
+    plugins: Sequence[Plugin] = (),
 ) -> Client:
-    """Connect with the standard TEMPORAL_* settings (address, namespace, TLS, API key)."""
+    """Connect with the standard TEMPORAL_* settings (address, namespace, TLS, API key).
+
+    ``plugins``: Temporal client plugins (the agent's workers pass Pydantic AI's, which
+    brings its payload converter and sandbox settings).
+    """
     config = _connect_config()
     try:
         return await Client.connect(
-            **config, interceptors=interceptors, runtime=runtime, lazy=False
+            **config, interceptors=interceptors, runtime=runtime, plugins=plugins, lazy=False
         )
     except RuntimeError as err:
         raise TemporalConnectionError(

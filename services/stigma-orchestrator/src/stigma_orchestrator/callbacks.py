@@ -32,6 +32,7 @@ from agent_contract import (
     AGENT_FAILED_ERROR,
     DELIVER_CALLBACK_ACTIVITY,
     KEEP_CALLER_ALIVE_ACTIVITY,
+    MODEL_REQUEST_ACTIVITIES,
     STATUS_QUERY,
     CallbackRef,
     CallerVerdict,
@@ -229,8 +230,38 @@ class CallbackActivities:
         except Exception as err:  # progress is best effort; the heartbeat itself is not
             logger.debug("progress query failed: %s", err)
             return details
-        details.update(phase=status.phase.value, steps=len(status.steps))
+        details.update(
+            phase=status.phase.value,
+            steps=status.usage.steps,
+            tool_calls=status.usage.tool_calls,
+            waiting_for_approval=len(status.pending_approvals),
+        )
+        details.update(await running_step(self._client, workflow_id))
         return details
+
+
+async def running_step(client: Client, workflow_id: str) -> dict[str, Any]:
+    """The agent's step in flight, as its activity's last heartbeat tells it: the partial
+    output of a streaming model call ({} when no step runs or it cannot be read)."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe(
+            rpc_timeout=timedelta(seconds=5)
+        )
+    except Exception as err:  # best effort, like the progress query
+        logger.debug("describe failed: %s", err)
+        return {}
+    for pending in description.raw_description.pending_activities:
+        if pending.activity_type.name in MODEL_REQUEST_ACTIVITIES:
+            details = pending.heartbeat_details.payloads
+            if not details:
+                return {"running": pending.activity_type.name}
+            try:
+                progress = client.data_converter.payload_converter.from_payload(details[0])
+            except Exception:
+                return {"running": pending.activity_type.name}
+            if isinstance(progress, dict):
+                return {"partial_output": str(progress.get("partial_output", ""))}
+    return {}
 
 
 def _delivered_outcome(request: DeliveryRequest) -> str:
@@ -272,8 +303,12 @@ async def _deliver(handle: AsyncActivityHandle, request: DeliveryRequest) -> Non
         await handle.fail(
             ApplicationError(
                 f"agent {request.execution_id} failed: {request.error}",
-                {"execution_id": request.execution_id, "error": request.error},
-                type=AGENT_FAILED_ERROR,
+                {
+                    "execution_id": request.execution_id,
+                    "error": request.error,
+                    "error_type": request.error_type or AGENT_FAILED_ERROR,
+                },
+                type=request.error_type or AGENT_FAILED_ERROR,
                 non_retryable=True,
             )
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -36,5 +37,25 @@ class OrchestratorSettings(ServiceSettings):
     (60 s by default: 20 s + 20 s). Each loop also beats itself, so a shorter timeout costs
     heartbeat RPCs for every pending call (docs/performance.md)."""
     max_output_bytes: int = Field(default=512 * 1024, ge=1024, le=1536 * 1024)
-    """Largest agent output plus step messages of one run. Temporal refuses payloads over
-    2 MB; a run that would exceed this fails with AgentOutputTooLarge instead."""
+    """Largest agent output (plus, for runs opened before revision 2, step messages) of one
+    run. Temporal refuses payloads over 2 MB; a run that would exceed this fails with
+    AgentOutputTooLarge instead."""
+    max_step_text_bytes: int = Field(default=2048, ge=64, le=64 * 1024)
+    """How much of a step's text, tool arguments and tool result the run's status keeps."""
+    max_tool_result_bytes: int = Field(default=16 * 1024, ge=256, le=512 * 1024)
+    """Largest tool result handed to the model; the rest is cut with a note saying so."""
+    max_conversation_bytes: int = Field(default=768 * 1024, ge=16 * 1024, le=1536 * 1024)
+    """Largest conversation sent to the model in one request (it rides in the model
+    activity's input): older tool results and answers are elided past it."""
+    continue_as_new_after_events: int = Field(default=4000, ge=200)
+    """History length after which a long agent run continues as new between two steps,
+    with its conversation carried (Temporal's limit is 50,000 events or 50 MB)."""
+    tool_timeout: timedelta = timedelta(minutes=5)
+    """Start-to-close timeout of one tool call."""
+    model_attempts: int = Field(default=6, ge=1)
+    """Attempts of one model call (rate limits, 5xx, cut streams, a lost ai-worker)."""
+    price_table: Path | None = None
+    """JSON file of ``"provider:model": {"input_usd_per_mtok", "output_usd_per_mtok"}``,
+    for ``budget.max_cost_usd``; models not in it are priced by the genai-prices package."""
+    mcp_config: Path | None = Field(default=None, validation_alias="STIGMA_MCP_CONFIG")
+    """The operator's MCP servers (``mcpServers`` JSON), the same file the ai-worker reads."""

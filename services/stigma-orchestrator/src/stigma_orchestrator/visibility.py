@@ -23,16 +23,22 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
-from agent_contract import PENDING_CALLBACKS_ATTRIBUTE, PENDING_SINCE_ATTRIBUTE
+from agent_contract import (
+    PENDING_APPROVALS_ATTRIBUTE,
+    PENDING_CALLBACKS_ATTRIBUTE,
+    PENDING_SINCE_ATTRIBUTE,
+)
 from service_kit import SettingsLoadError
 
 logger = logging.getLogger(__name__)
 
 PENDING_CALLBACKS = SearchAttributeKey.for_int(PENDING_CALLBACKS_ATTRIBUTE)
 PENDING_SINCE = SearchAttributeKey.for_datetime(PENDING_SINCE_ATTRIBUTE)
+PENDING_APPROVALS = SearchAttributeKey.for_int(PENDING_APPROVALS_ATTRIBUTE)
 SEARCH_ATTRIBUTES = {
     PENDING_CALLBACKS_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
     PENDING_SINCE_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    PENDING_APPROVALS_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
 }
 _TYPE_NAMES = {
     IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
@@ -63,6 +69,13 @@ class PendingPublisher:
                 PENDING_SINCE.value_set(since) if since else PENDING_SINCE.value_unset(),
             ]
         )
+
+
+def publish_approvals(waiting: int) -> None:
+    """Tool calls of the run that wait for an operator (``stigmactl approvals`` lists them)."""
+    workflow.upsert_search_attributes(
+        [PENDING_APPROVALS.value_set(waiting) if waiting else PENDING_APPROVALS.value_unset()]
+    )
 
 
 def record_end(*, outcome: str, started_at: str) -> None:

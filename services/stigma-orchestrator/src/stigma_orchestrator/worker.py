@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import logging
 
+from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agent_contract import ORCHESTRATOR_TASK_QUEUE
 from service_kit import Telemetry, connect_temporal, wait_for_shutdown
+from stigma_agent import ActivityOptions, ModelRegistry, StigmaAgent, build_agent, load_mcp_servers
 from stigma_orchestrator.callbacks import CallbackActivities
 from stigma_orchestrator.metrics import OrchestratorMetrics
 from stigma_orchestrator.options import RunOptionsActivity
+from stigma_orchestrator.prices import PriceTable
 from stigma_orchestrator.settings import OrchestratorSettings
 from stigma_orchestrator.visibility import ensure_search_attributes
 from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
@@ -24,15 +27,36 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
+def workflow_agent(settings: OrchestratorSettings) -> StigmaAgent:
+    """The agent as the workflow side runs it: no credentials, the operator's MCP servers
+    (for their activity names) and the orchestrator's activity settings."""
+    servers = load_mcp_servers(settings.mcp_config, expand_env=False) if settings.mcp_config else []
+    return build_agent(
+        models=ModelRegistry(),
+        mcp_servers=servers,
+        options=ActivityOptions(
+            step_timeout=settings.step_timeout,
+            step_heartbeat=settings.step_heartbeat,
+            tool_timeout=settings.tool_timeout,
+            model_attempts=settings.model_attempts,
+            max_conversation_bytes=settings.max_conversation_bytes,
+        ),
+    )
+
+
 async def serve(settings: OrchestratorSettings) -> None:
     """Run the agent workflows and the callback activities until SIGTERM."""
+    AgentExecutionWorkflow.configure(workflow_agent(settings))
+    prices = PriceTable.load(settings.price_table)
     async with Telemetry(
         service="stigma-orchestrator",
         metrics_port=settings.metrics_port,
         metrics_host=settings.metrics_host,
     ) as telemetry:
         client = await connect_temporal(
-            interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
+            interceptors=telemetry.temporal_interceptors(),
+            runtime=telemetry.runtime,
+            plugins=[PydanticAIPlugin()],
         )
         await ensure_search_attributes(client)
         callbacks = CallbackActivities(client, metrics=OrchestratorMetrics(telemetry.registry))
@@ -44,7 +68,7 @@ async def serve(settings: OrchestratorSettings) -> None:
             activities=[
                 callbacks.deliver_callback,
                 callbacks.keep_caller_alive,
-                RunOptionsActivity(settings).run_options,
+                RunOptionsActivity(settings, prices).run_options,
             ],
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

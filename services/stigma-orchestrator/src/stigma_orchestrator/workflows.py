@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -16,11 +17,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from agent_contract import (
+        AGENT_BUDGET_EXCEEDED_ERROR,
+        AGENT_FAILED_ERROR,
         AGENT_OUTPUT_TOO_LARGE_ERROR,
         AGENT_STEP_ACTIVITY,
         AGENT_WORKFLOW,
         AI_TASK_QUEUE,
         ATTACH_CALLBACK_SIGNAL,
+        DECIDE_TOOL_CALL_UPDATE,
         DELIVER_CALLBACK_ACTIVITY,
         KEEP_CALLER_ALIVE_ACTIVITY,
         ORCHESTRATOR_TASK_QUEUE,
@@ -31,16 +35,21 @@ with workflow.unsafe.imports_passed_through():
         CallbackRef,
         CallbackStatus,
         CallerVerdict,
+        CarriedCallback,
         DeliveryOutcome,
         DeliveryRequest,
         ExecutionStatus,
         KeepAliveRequest,
         Phase,
+        ResumeState,
         RunOptions,
         StepRecord,
         StepRequest,
         StepResult,
+        ToolDecision,
     )
+    from stigma_agent import StigmaAgent, dump_conversation
+    from stigma_orchestrator.agent_loop import AgentLoop, BudgetExceeded, ContinueAsNew
     from stigma_orchestrator.visibility import PendingPublisher, record_end
 
 DEFAULT_MAX_STEPS = 32
@@ -93,13 +102,46 @@ def _describe(err: BaseException) -> str:
         return f"{cause.type}: {cause.message}"
     if isinstance(cause, FailureError):
         return cause.message
+    if isinstance(cause, BudgetExceeded):
+        return str(cause)
+    if isinstance(cause, Exception):
+        # A model error Pydantic AI rebuilt in the workflow (ModelHTTPError, ...): its class
+        # names the category and its message carries the provider's own words.
+        return f"{type(cause).__name__}: {cause}"
     return str(cause)
+
+
+def _error_type(err: BaseException) -> str:
+    """The type the caller's failure carries, so a DSL ``catch`` can tell budgets apart."""
+    cause: BaseException | None = err
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, BudgetExceeded):
+        return AGENT_BUDGET_EXCEEDED_ERROR
+    if isinstance(cause, ApplicationError) and cause.type == AGENT_OUTPUT_TOO_LARGE_ERROR:
+        return AGENT_OUTPUT_TOO_LARGE_ERROR
+    return AGENT_FAILED_ERROR
+
+
+def _fatal(err: BaseException) -> bool:
+    """Errors that must fail the workflow task (and be fixed by a deploy), not the run."""
+    return isinstance(err, workflow.NondeterminismError)
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
 class AgentExecutionWorkflow:
+    agent: ClassVar[StigmaAgent | None] = None
+    """The process's agent (stigma_agent.build_agent), set once at start-up by ``configure``:
+    Temporal creates workflow instances itself, so a dependency built from the process's
+    settings reaches them through the class (the sandbox passes this module through)."""
+
+    @classmethod
+    def configure(cls, agent: StigmaAgent) -> None:
+        cls.agent = agent
+
     @workflow.init
     def __init__(self, run: AgentRunInput) -> None:
+        resume = run.resume
         self._status = ExecutionStatus(
             execution_id=run.execution_id,
             request_id=run.request_id,
@@ -114,10 +156,16 @@ class AgentExecutionWorkflow:
         self._pending = PendingPublisher()
         self._options: RunOptions | None = None
         self._output_bytes = 0
+        self._loop: AgentLoop | None = None
         # Revision 0 runs (started before docs/adr/0011) publish the pending attributes at
         # attach; keeping that lets them replay. The revision rides in the input, so unlike
         # workflow.patched it costs no marker and no TemporalChangeVersion visibility write.
         self._pending_after_first_beat = run.revision >= 1
+        if resume is not None:
+            self._options = resume.options
+            self._status.usage = resume.usage
+            self._status.steps = list(resume.steps)
+            self._status.steps_dropped = resume.steps_dropped
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ExecutionStatus:
@@ -132,7 +180,26 @@ class AgentExecutionWorkflow:
             )
             for cb in self._callbacks
         ]
+        if self._loop is not None:
+            self._status.pending_approvals = list(self._loop.pending.values())
+            self._status.steps_dropped = self._loop.dropped_steps
         return self._status
+
+    @workflow.update(name=DECIDE_TOOL_CALL_UPDATE)
+    def decide_tool_call(self, decision: ToolDecision) -> ExecutionStatus:
+        """An operator approves or rejects a tool call that waits (DecideToolCall)."""
+        assert self._loop is not None  # the validator refused otherwise
+        self._loop.decide(decision)
+        workflow.logger.info(
+            "tool call %s %s", decision.tool_call_id, "approved" if decision.approve else "rejected"
+        )
+        return self.status()
+
+    @decide_tool_call.validator
+    def _check_decision(self, decision: ToolDecision) -> None:
+        if self._loop is None or self._status.phase.terminal:
+            raise ValueError("execution_id: this execution has no tool call waiting for approval")
+        self._loop.check_decision(decision)
 
     @workflow.signal(name=ATTACH_CALLBACK_SIGNAL)
     def attach_callback(self, callback: CallbackRef) -> None:
@@ -142,22 +209,39 @@ class AgentExecutionWorkflow:
     @workflow.run
     async def run(self, run: AgentRunInput) -> ExecutionStatus:
         self._set_phase(Phase.RUNNING)
+        if run.resume is not None:
+            for carried in run.resume.callbacks:
+                self._adopt(carried)
         if run.callback is not None:
             self._attach(run.callback)
         agent = asyncio.create_task(self._run_agent(run))
-        cancelled_here = False
+        cancelled_here = timed_out = False
         try:
-            await workflow.wait_condition(lambda: agent.done() or self._caller_cancelled)
+            await workflow.wait_condition(
+                lambda: agent.done() or self._caller_cancelled, timeout=self._time_left(run)
+            )
         except asyncio.CancelledError:
             cancelled_here = True
+        except TimeoutError:
+            timed_out = True
+        if agent.done() and isinstance(agent.exception(), ContinueAsNew):
+            await self._continue_as_new(run, agent)
         if agent.done():
             self._record_agent_end(agent)
         else:
             self._stopping = True
             agent.cancel()
             await asyncio.wait([agent])
-            who = "the caller" if self._caller_cancelled and not cancelled_here else "Stigma"
-            self._finish(Phase.CANCELLED, error=f"cancelled by {who}")
+            if timed_out:
+                self._finish(
+                    Phase.FAILED,
+                    error=f"budget.max_duration_ms: the run was stopped after "
+                    f"{run.spec.budget.max_duration_ms} ms",
+                    error_type=AGENT_BUDGET_EXCEEDED_ERROR,
+                )
+            else:
+                who = "the caller" if self._caller_cancelled and not cancelled_here else "Stigma"
+                self._finish(Phase.CANCELLED, error=f"cancelled by {who}")
         for attached in self._callbacks:
             if attached.keeper is not None:
                 attached.keeper.cancel()
@@ -167,15 +251,102 @@ class AgentExecutionWorkflow:
 
     # -- the agent -------------------------------------------------------------
 
-    async def _load_options(self) -> RunOptions:
+    async def _load_options(self, model: str | None = None) -> RunOptions:
         """The orchestrator's settings for this run, recorded in history (replay-safe)."""
+        if self._options is not None:  # carried over by a continuation
+            return self._options
         options: RunOptions = await workflow.execute_local_activity(
-            RUN_OPTIONS_ACTIVITY, start_to_close_timeout=OPTIONS_TIMEOUT, result_type=RunOptions
+            RUN_OPTIONS_ACTIVITY,
+            args=[] if model is None else [model],
+            start_to_close_timeout=OPTIONS_TIMEOUT,
+            result_type=RunOptions,
         )
         self._options = options
         return options
 
+    def _time_left(self, run: AgentRunInput) -> timedelta | None:
+        """What is left of the spec's wall-clock budget (None: no such budget)."""
+        if not run.spec.budget.max_duration_ms:
+            return None
+        ends = datetime.fromisoformat(run.accepted_at) + timedelta(
+            milliseconds=run.spec.budget.max_duration_ms
+        )
+        return max(ends - workflow.now(), timedelta(milliseconds=1))
+
     async def _run_agent(self, run: AgentRunInput) -> str:
+        if run.revision >= 2:
+            return await self._run_agent_loop(run)
+        return await self._run_legacy_steps(run)
+
+    async def _run_agent_loop(self, run: AgentRunInput) -> str:
+        """Revision 2: Pydantic AI's agent loop, every model and tool call an activity."""
+        agent = type(self).agent
+        if agent is None:
+            raise RuntimeError("AgentExecutionWorkflow.configure(agent) was not called")
+        options = await self._load_options(run.spec.model)
+        self._loop = AgentLoop(
+            agent=agent,
+            execution_id=run.execution_id,
+            spec=run.spec,
+            options=options,
+            usage=self._status.usage,
+            steps=self._status.steps,
+            on_change=self._touch,
+        )
+        if run.resume is not None:
+            self._loop.dropped_steps = run.resume.steps_dropped
+        output = await self._loop.run(run.resume.conversation if run.resume else "")
+        size = len(output.encode())
+        if size > options.max_output_bytes:
+            raise ApplicationError(
+                f"agent output is {size} bytes; the limit is {options.max_output_bytes} "
+                "(STIGMA_ORCHESTRATOR_MAX_OUTPUT_BYTES)",
+                type=AGENT_OUTPUT_TOO_LARGE_ERROR,
+                non_retryable=True,
+            )
+        return output
+
+    async def _continue_as_new(self, run: AgentRunInput, agent: asyncio.Task[str]) -> None:
+        """Hand the run over to a fresh history between two steps (a long agent)."""
+        request = agent.exception()
+        assert isinstance(request, ContinueAsNew)
+        assert self._options is not None
+        keepers = [cb.keeper for cb in self._callbacks if cb.keeper is not None]
+        for keeper in keepers:
+            keeper.cancel()
+        if keepers:
+            await asyncio.wait(keepers)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        resume = ResumeState(
+            conversation=dump_conversation(request.conversation),
+            options=self._options,
+            usage=self._status.usage,
+            steps=self._status.steps,
+            steps_dropped=self._loop.dropped_steps if self._loop else 0,
+            callbacks=[
+                CarriedCallback(
+                    ref=cb.ref,
+                    state=cb.state,
+                    attached_at=_iso(cb.attached_at) if cb.attached_at else "",
+                    visible=cb.visible,
+                )
+                for cb in self._callbacks
+            ],
+            continuations=(run.resume.continuations + 1) if run.resume else 1,
+        )
+        workflow.continue_as_new(
+            AgentRunInput(
+                execution_id=run.execution_id,
+                request_id=run.request_id,
+                spec=run.spec,
+                accepted_at=run.accepted_at,
+                revision=run.revision,
+                resume=resume,
+            )
+        )
+
+    async def _run_legacy_steps(self, run: AgentRunInput) -> str:
+        """Revisions 0 and 1: one ``agent_step`` activity per step (runs opened before 2)."""
         options = await self._load_options()
         spec = run.spec
         max_steps = spec.max_steps or DEFAULT_MAX_STEPS
@@ -242,12 +413,31 @@ class AgentExecutionWorkflow:
         try:
             output = agent.result()
         except (FailureError, asyncio.CancelledError) as err:
-            self._finish(Phase.FAILED, error=_describe(err))
+            self._finish(Phase.FAILED, error=_describe(err), error_type=_error_type(err))
+        except Exception as err:
+            if _fatal(err):
+                raise
+            self._finish(Phase.FAILED, error=_describe(err), error_type=_error_type(err))
         else:
             self._status.output = output
             self._finish(Phase.COMPLETED)
 
     # -- callbacks -------------------------------------------------------------
+
+    def _adopt(self, carried: CarriedCallback) -> None:
+        """A callback the previous run of this execution handed over (continue-as-new)."""
+        attached = _Attached(
+            ref=carried.ref,
+            state=carried.state,
+            attached_at=datetime.fromisoformat(carried.attached_at)
+            if carried.attached_at
+            else workflow.now(),
+            visible=carried.visible,
+        )
+        self._callbacks.append(attached)
+        if attached.state == "pending":
+            attached.keeper = asyncio.create_task(self._keep_alive(attached))
+        self._publish_pending()
 
     def _attach(self, callback: CallbackRef) -> None:
         if any(cb.ref.fingerprint == callback.fingerprint for cb in self._callbacks):
@@ -274,15 +464,17 @@ class AgentExecutionWorkflow:
         # The caller needs its first beat only within its heartbeat timeout. A short agent
         # ends before this grace and so costs no keep-alive activity at all.
         grace = timedelta(milliseconds=(attached.ref.heartbeat_timeout_ms or 60_000) / 3)
-        try:
-            await workflow.wait_condition(
-                lambda: self._status.phase.terminal or attached.state != "pending", timeout=grace
-            )
-            return
-        except TimeoutError:
-            pass
-        except asyncio.CancelledError:
-            return
+        if not attached.visible:  # a carried callback already waited past its grace
+            try:
+                await workflow.wait_condition(
+                    lambda: self._status.phase.terminal or attached.state != "pending",
+                    timeout=grace,
+                )
+                return
+            except TimeoutError:
+                pass
+            except asyncio.CancelledError:
+                return
         attached.visible = True
         window = self._window(attached.ref)
         if window <= timedelta(0):
@@ -328,6 +520,7 @@ class AgentExecutionWorkflow:
             error=status.error,
             caller_cancelled=caller_cancelled,
             ended_at=status.finished_at,
+            error_type=status.error_type,
         )
         try:
             # A local activity: it runs in this worker right after the workflow task, without
@@ -376,8 +569,10 @@ class AgentExecutionWorkflow:
         self._status.phase = phase
         self._touch()
 
-    def _finish(self, phase: Phase, *, error: str = "") -> None:
+    def _finish(self, phase: Phase, *, error: str = "", error_type: str = "") -> None:
         self._status.error = error
+        if phase is Phase.FAILED:
+            self._status.error_type = error_type or AGENT_FAILED_ERROR
         self._status.finished_at = _iso(workflow.now())
         self._set_phase(phase)
         record_end(outcome=phase.value.lower(), started_at=self._status.created_at)

@@ -1,0 +1,88 @@
+"""Every model request streams, whatever the agent loop asks for.
+
+Pydantic AI's durable model activity calls ``Model.request``; this wrapper answers it by
+streaming from the provider. The stream feeds ``StepProgress`` (the partial output that
+heartbeats carry), and a request that stays silent for minutes is still a healthy one:
+the ai-worker heartbeats on a clock, not on tokens, so the heartbeat timeout bounds how
+long a dead worker goes unnoticed, never how long a model may think.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import ModelRequestParameters, StreamedResponse
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.tools import RunContext
+from temporalio.exceptions import ApplicationError
+
+from stigma_agent._progress import current_progress
+
+MODEL_STREAM_TRUNCATED = "ModelStreamTruncated"
+"""The provider's stream ended before the model finished (a cut connection): retried."""
+MODEL_PROTOCOL_ERROR = "ModelProtocolError"
+"""The provider answered something that is not its protocol (garbage, a malformed stream)."""
+
+
+class StreamingModel(WrapperModel):
+    """Streams every request and names the ways a stream can break.
+
+    ``check_finish``: whether a response without a finish reason is a cut stream. True for
+    network providers (their last chunk always carries one); False for local test models.
+    """
+
+    def __init__(self, wrapped: Any, *, check_finish: bool) -> None:
+        super().__init__(wrapped)
+        self._check_finish = check_finish
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        progress = current_progress()
+        try:
+            async with self.wrapped.request_stream(
+                messages, model_settings, model_request_parameters
+            ) as stream:
+                async for event in stream:
+                    if progress is not None:
+                        progress.observe(event)
+                response = stream.get()
+        except ModelAPIError:
+            raise  # already named and classified by Pydantic AI (retried or not)
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+            raise ApplicationError(
+                f"{self.model_name}: the provider's stream is not its protocol: "
+                f"{type(err).__name__}: {str(err)[:300]}",
+                type=MODEL_PROTOCOL_ERROR,
+                non_retryable=True,
+            ) from err
+        if self._check_finish and response.finish_reason is None:
+            raise ApplicationError(
+                f"{self.model_name}: the provider's stream ended before the model finished "
+                f"(no finish reason after {len(response.parts)} part(s)): the connection was cut",
+                type=MODEL_STREAM_TRUNCATED,
+                non_retryable=False,
+            )
+        return response
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: RunContext[Any] | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        async with self.wrapped.request_stream(
+            messages, model_settings, model_request_parameters, run_context
+        ) as stream:
+            yield stream

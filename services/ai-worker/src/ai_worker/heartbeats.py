@@ -1,0 +1,93 @@
+"""Every activity of the ai-worker heartbeats on a clock, with the step's progress.
+
+A model that thinks for minutes before its first token is healthy; a dead worker is not.
+Beating every second whatever the model does tells them apart: the step's heartbeat
+timeout bounds how long a dead worker goes unnoticed, never how long a model may think,
+and a cancellation (which arrives only in a heartbeat reply) stops the call within about
+a second. The same interceptor gives tools their runtime (egress policy, timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from prometheus_client import Counter
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from agent_contract import MODEL_REQUEST_ACTIVITIES
+from service_kit import log_context
+from stigma_agent import (
+    StepProgress,
+    ToolRuntime,
+    reset_tool_runtime,
+    track_progress,
+    untrack_progress,
+    use_tool_runtime,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class StepInterceptor(Interceptor):
+    def __init__(
+        self, *, runtime: ToolRuntime, beat_every: float, steps: Counter | None = None
+    ) -> None:
+        self._runtime = runtime
+        self._beat_every = beat_every
+        self._steps = steps
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Inbound(next, self)
+
+
+class _Inbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, owner: StepInterceptor) -> None:
+        super().__init__(next)
+        self._owner = owner
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        progress = StepProgress()
+        progress_token = track_progress(progress)
+        runtime_token = use_tool_runtime(self._owner._runtime)
+        beating = asyncio.create_task(self._beat(progress))
+        is_model = info.activity_type in MODEL_REQUEST_ACTIVITIES
+        try:
+            with log_context(execution_id=info.workflow_id or ""):
+                result = await self.next.execute_activity(input)
+        except ApplicationError as err:
+            self._count(input, is_model, err.type or "ApplicationError")
+            raise
+        except asyncio.CancelledError:
+            self._count(input, is_model, "cancelled")
+            raise
+        except Exception as err:
+            self._count(input, is_model, type(err).__name__)
+            raise
+        finally:
+            beating.cancel()
+            untrack_progress(progress_token)
+            reset_tool_runtime(runtime_token)
+        self._count(input, is_model, "ok")
+        return result
+
+    async def _beat(self, progress: StepProgress) -> None:
+        while True:
+            activity.heartbeat(progress.details())
+            await asyncio.sleep(self._owner._beat_every)
+
+    def _count(self, input: ExecuteActivityInput, is_model: bool, outcome: str) -> None:
+        steps = self._owner._steps
+        if steps is None or not is_model:
+            return
+        model_id = getattr(input.args[0], "model_id", None) if input.args else None
+        provider = str(model_id or "").partition(":")[0] or "unknown"
+        steps.labels(provider, outcome).inc()
