@@ -45,5 +45,6 @@ ENTRYPOINT ["temporal", "server", "start-dev", "--ip", "0.0.0.0", "--ui-ip", "0.
             "--port", "7233", "--ui-port", "8233", "--metrics-port", "8000", \
             "--db-filename", "/data/temporal.db", \
             "--search-attribute", "StigmaPendingCallbacks=Int", \
-            "--search-attribute", "StigmaPendingSince=Datetime"]
+            "--search-attribute", "StigmaPendingSince=Datetime", \
+            "--search-attribute", "StigmaPendingApprovals=Int"]
 CMD ["--log-level", "warn"]

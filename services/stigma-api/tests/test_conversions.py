@@ -6,9 +6,20 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent_contract import AgentSpecData, CallbackStatus, ExecutionStatus, Phase, StepRecord, Usage
+from agent_contract import (
+    AgentSpecData,
+    Budget,
+    CallbackStatus,
+    ExecutionStatus,
+    PendingApproval,
+    Phase,
+    StepRecord,
+    ToolGrant,
+    Usage,
+)
 from stigma.agent.v1 import agent_pb2
-from stigma_api.conversions import execution_to_proto, spec_to_proto
+from stigma_wire import spec_from_proto, spec_to_proto
+from stigma_api.conversions import execution_to_proto
 from stigma_api.validation import Limits, validate_spec
 
 SPEC = AgentSpecData(
@@ -147,3 +158,61 @@ def test_spec_survives_the_trip_to_the_wire_and_back() -> None:
         max_steps=10,
     )
     assert validate_spec(spec_to_proto(SPEC), limits) == SPEC
+
+
+def test_tool_steps_usage_and_approvals_reach_the_wire() -> None:
+    tool_step = StepRecord(
+        index=1,
+        kind="tool",
+        tool="current_time",
+        tool_call_id="call-1",
+        arguments="{}",
+        message='{"iso": "2025-06-01T12:00:01+00:00"}',
+        outcome="ok",
+        started_at=iso(1),
+        finished_at=iso(1),
+    )
+    approval = PendingApproval(
+        tool_call_id="call-2", tool="run_workflow", arguments="{}", requested_at=iso(2)
+    )
+    message = execution_to_proto(
+        status(
+            phase=Phase.RUNNING,
+            steps=[tool_step],
+            pending_approvals=[approval],
+            usage=Usage(steps=1, tool_calls=1, cost_usd="0.000100"),
+        ),
+        partial_output="Thinking about",
+    )
+    (step,) = message.steps
+    assert (step.kind, step.tool, step.tool_call_id, step.outcome) == (
+        agent_pb2.STEP_KIND_TOOL,
+        "current_time",
+        "call-1",
+        "ok",
+    )
+    assert message.usage.tool_calls == 1
+    assert message.usage.cost_usd == "0.000100"
+    assert message.partial_output == "Thinking about"
+    assert [p.tool_call_id for p in message.pending_approvals] == ["call-2"]
+
+
+def test_a_finished_execution_shows_no_partial_output() -> None:
+    assert execution_to_proto(status(), partial_output="stale text").partial_output == ""
+
+
+def test_a_failed_execution_names_its_error_type() -> None:
+    message = execution_to_proto(
+        status(phase=Phase.FAILED, error="budget.max_steps: ...", error_type="AgentBudgetExceeded")
+    )
+    assert message.error_type == "AgentBudgetExceeded"
+
+
+def test_tools_and_budget_survive_the_wire_both_ways() -> None:
+    spec = AgentSpecData(
+        input="i",
+        model="openai:gpt-4o-mini",
+        tools=[ToolGrant("run_workflow", requires_approval=True, allow=["summarize-document"])],
+        budget=Budget(max_input_tokens=10, max_duration_ms=90_000, max_cost_usd="1.5"),
+    )
+    assert spec_from_proto(spec_to_proto(spec)) == spec

@@ -11,7 +11,8 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
 from agent_contract import AgentSpecData
-from zigflow.agent_call import _error_type, request_id_for, spec_from_arguments
+from zigflow.agent_call import _error_type, request_id_for
+from zigflow.agent_spec import spec_from_arguments
 
 
 def test_full_arguments() -> None:

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent_contract import AgentSpecData, ExecutionStatus, Phase
+from agent_contract import ExecutionStatus, Phase, StepKind
 from stigma.agent.v1 import agent_pb2
+from stigma_wire import spec_to_proto
 
 _PHASES = {
     Phase.PENDING: agent_pb2.EXECUTION_PHASE_PENDING,
@@ -15,6 +16,10 @@ _PHASES = {
     Phase.COMPLETED: agent_pb2.EXECUTION_PHASE_COMPLETED,
     Phase.FAILED: agent_pb2.EXECUTION_PHASE_FAILED,
     Phase.CANCELLED: agent_pb2.EXECUTION_PHASE_CANCELLED,
+}
+_KINDS = {
+    StepKind.MODEL.value: agent_pb2.STEP_KIND_MODEL,
+    StepKind.TOOL.value: agent_pb2.STEP_KIND_TOOL,
 }
 
 
@@ -26,21 +31,10 @@ def _ts(value: str) -> Timestamp | None:
     return ts
 
 
-def spec_to_proto(spec: AgentSpecData) -> agent_pb2.AgentSpec:
-    return agent_pb2.AgentSpec(
-        name=spec.name,
-        instructions=spec.instructions,
-        input=spec.input,
-        model=spec.model,
-        max_steps=spec.max_steps,
-        parameters=spec.parameters,
-        labels=spec.labels,
-    )
-
-
-def execution_to_proto(status: ExecutionStatus) -> agent_pb2.Execution:
+def execution_to_proto(status: ExecutionStatus, *, partial_output: str = "") -> agent_pb2.Execution:
     """The read view of an execution. It has no field that could carry a token."""
     latest = status.callbacks[-1].state if status.callbacks else ""
+    usage = status.usage
     return agent_pb2.Execution(
         execution_id=status.execution_id,
         request_id=status.request_id,
@@ -52,15 +46,24 @@ def execution_to_proto(status: ExecutionStatus) -> agent_pb2.Execution:
                 message=step.message,
                 started_at=_ts(step.started_at),
                 finished_at=_ts(step.finished_at),
+                kind=_KINDS.get(step.kind, agent_pb2.STEP_KIND_UNSPECIFIED),
+                tool=step.tool,
+                tool_call_id=step.tool_call_id,
+                arguments=step.arguments,
+                outcome=step.outcome,
+                input_tokens=step.input_tokens,
+                output_tokens=step.output_tokens,
             )
             for step in status.steps
         ],
         output=status.output,
         error=status.error,
         usage=agent_pb2.Usage(
-            input_tokens=status.usage.input_tokens,
-            output_tokens=status.usage.output_tokens,
-            steps=status.usage.steps,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            steps=usage.steps,
+            tool_calls=usage.tool_calls,
+            cost_usd=usage.cost_usd,
         ),
         created_at=_ts(status.created_at),
         updated_at=_ts(status.updated_at),
@@ -68,4 +71,16 @@ def execution_to_proto(status: ExecutionStatus) -> agent_pb2.Execution:
         callback_attached=bool(status.callbacks),
         callback_delivered=any(cb.state == "delivered" for cb in status.callbacks),
         callback_state=latest,
+        partial_output=partial_output if not status.phase.terminal else "",
+        pending_approvals=[
+            agent_pb2.PendingApproval(
+                tool_call_id=pending.tool_call_id,
+                tool=pending.tool,
+                arguments=pending.arguments,
+                requested_at=_ts(pending.requested_at),
+            )
+            for pending in status.pending_approvals
+        ],
+        error_type=status.error_type,
+        steps_dropped=status.steps_dropped,
     )

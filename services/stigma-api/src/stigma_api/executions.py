@@ -7,15 +7,17 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agent_contract import (
     AGENT_WORKFLOW,
     AGENT_WORKFLOW_REVISION,
     ATTACH_CALLBACK_SIGNAL,
+    DECIDE_TOOL_CALL_UPDATE,
+    MODEL_REQUEST_ACTIVITIES,
     ORCHESTRATOR_TASK_QUEUE,
     REDELIVER_WORKFLOW,
     STATUS_QUERY,
@@ -25,6 +27,7 @@ from agent_contract import (
     DeliveryRequest,
     ExecutionStatus,
     Phase,
+    ToolDecision,
     agent_workflow_id,
     execution_id_for,
 )
@@ -38,6 +41,10 @@ QUERY_TIMEOUT = timedelta(seconds=10)
 
 class ExecutionNotFound(LookupError):
     """No agent execution has that id."""
+
+
+class DecisionRefused(ValueError):
+    """The run refused a tool-call decision (nothing waits with that id); says why."""
 
 
 @dataclass(frozen=True)
@@ -168,3 +175,51 @@ class Executions:
         if not status.phase.terminal:
             await self._handle(execution_id).cancel()
         return status
+
+    async def partial_output(self, execution_id: str) -> str:
+        """What the model call in flight streamed so far: its activity's last heartbeat.
+
+        Read from Temporal's description of the run (no history event per token); "" when
+        no model call runs or it cannot be read.
+        """
+        try:
+            description = await self._handle(execution_id).describe(rpc_timeout=QUERY_TIMEOUT)
+        except RPCError:
+            return ""
+        converter = self._client.data_converter.payload_converter
+        for pending in description.raw_description.pending_activities:
+            if pending.activity_type.name not in MODEL_REQUEST_ACTIVITIES:
+                continue
+            payloads = pending.heartbeat_details.payloads
+            if not payloads:
+                return ""
+            try:
+                details = converter.from_payload(payloads[0])
+            except Exception:  # a heartbeat of another shape: nothing to show
+                return ""
+            if isinstance(details, dict):
+                return str(details.get("partial_output", ""))
+        return ""
+
+    async def decide(self, execution_id: str, decision: ToolDecision) -> ExecutionStatus:
+        """Hand an operator's decision to the run (a workflow Update: validated, then kept)."""
+        try:
+            status: ExecutionStatus = await self._handle(execution_id).execute_update(
+                DECIDE_TOOL_CALL_UPDATE,
+                decision,
+                result_type=ExecutionStatus,
+                rpc_timeout=QUERY_TIMEOUT,
+            )
+            return status
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise DecisionRefused(message) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                # Unknown, or closed: a closed run has nothing waiting either.
+                status = await self.status(execution_id)
+                raise DecisionRefused(
+                    f"execution_id: execution is {status.phase.value}; nothing waits for approval"
+                ) from None
+            raise

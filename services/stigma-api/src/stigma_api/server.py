@@ -16,7 +16,7 @@ from stigma_api.metrics import ApiMetrics, PendingCallsReader, StartAgentMetrics
 from stigma_api.servicer import AgentService
 from stigma_api.settings import ApiSettings
 from stigma_api.tls import server_credentials
-from stigma_api.validation import Limits
+from stigma_api.validation import Limits, mcp_server_names
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ async def serve(settings: ApiSettings) -> None:
                 max_parameter_bytes=settings.max_parameter_bytes,
                 max_steps=settings.max_steps_limit,
                 max_spec_bytes=settings.max_spec_bytes,
+                mcp_servers=mcp_server_names(settings.mcp_config),
             ),
             watch_interval=settings.watch_poll_interval,
             on_token_rejected=metrics.rejected,

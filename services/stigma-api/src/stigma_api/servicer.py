@@ -12,13 +12,20 @@ import grpc
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agent_contract import ToolDecision
 from callback_token import CallbackVerifier, TokenError, TokenRejection
 from service_kit import log_context
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_api.admission import AdmissionRefused
 from stigma_api.conversions import execution_to_proto
-from stigma_api.executions import ExecutionNotFound, Executions, callback_ref
-from stigma_api.validation import InvalidRequest, Limits, validate_execution_id, validate_start
+from stigma_api.executions import DecisionRefused, ExecutionNotFound, Executions, callback_ref
+from stigma_api.validation import (
+    InvalidRequest,
+    Limits,
+    validate_decision,
+    validate_execution_id,
+    validate_start,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +86,12 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     ) -> agent_pb2.GetExecutionResponse:
         execution_id = await self._execution_id(request.execution_id, context)
         status = await self._temporal(context, self._executions.status(execution_id))
-        return agent_pb2.GetExecutionResponse(execution=execution_to_proto(status))
+        partial = (
+            "" if status.phase.terminal else await self._executions.partial_output(execution_id)
+        )
+        return agent_pb2.GetExecutionResponse(
+            execution=execution_to_proto(status, partial_output=partial)
+        )
 
     async def WatchExecution(
         self, request: agent_pb2.WatchExecutionRequest, context: grpc.aio.ServicerContext
@@ -88,7 +100,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         last: agent_pb2.Execution | None = None
         while True:
             status = await self._temporal(context, self._executions.status(execution_id))
-            current = execution_to_proto(status)
+            partial = (
+                "" if status.phase.terminal else await self._executions.partial_output(execution_id)
+            )
+            current = execution_to_proto(status, partial_output=partial)
             if current != last:
                 yield agent_pb2.WatchExecutionResponse(execution=current)
                 last = current
@@ -103,6 +118,30 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         status = await self._temporal(context, self._executions.cancel(execution_id))
         logger.info("cancel requested for %s: %s", execution_id, request.reason or "no reason")
         return agent_pb2.CancelExecutionResponse(execution=execution_to_proto(status))
+
+    async def DecideToolCall(
+        self, request: agent_pb2.DecideToolCallRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.DecideToolCallResponse:
+        execution_id = await self._execution_id(request.execution_id, context)
+        try:
+            validate_decision(request)
+        except InvalidRequest as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        decision = ToolDecision(
+            tool_call_id=request.tool_call_id, approve=request.approve, reason=request.reason
+        )
+        try:
+            status = await self._temporal(context, self._executions.decide(execution_id, decision))
+        except DecisionRefused as err:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
+            raise  # unreachable: abort raises
+        logger.info(
+            "tool call %s of %s %s",
+            request.tool_call_id,
+            execution_id,
+            "approved" if request.approve else "rejected",
+        )
+        return agent_pb2.DecideToolCallResponse(execution=execution_to_proto(status))
 
     async def _execution_id(self, raw: str, context: grpc.aio.ServicerContext) -> str:
         try:

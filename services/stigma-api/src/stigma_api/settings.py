@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from agent_contract import MODEL_PROVIDERS
 from callback_token import KeyRing
 from service_kit import ServiceSettings
 
@@ -22,16 +24,20 @@ class ApiSettings(ServiceSettings):
     callback_namespaces: str = ""
     """Comma-separated Temporal namespaces whose activities this server may complete
     (default: the namespace in TEMPORAL_NAMESPACE)."""
-    providers: str = "scripted,openai"
-    """Comma-separated model providers a spec may name."""
+    providers: str = ",".join(MODEL_PROVIDERS)
+    """Comma-separated model providers a spec may name: all the ai-worker serves
+    (agent_contract.MODEL_PROVIDERS) by default, or fewer."""
     max_input_bytes: int = 256 * 1024
     """Largest spec.input (and spec.instructions) accepted."""
     max_parameters: int = 64
     """Most entries in spec.parameters (and spec.labels)."""
     max_parameter_bytes: int = 16 * 1024
     """Largest single parameter or label value."""
-    max_steps_limit: int = 100
-    """Largest spec.max_steps accepted."""
+    max_steps_limit: int = 1000
+    """Largest spec.max_steps accepted (model calls of one run)."""
+    mcp_config: Path | None = Field(default=None, validation_alias="STIGMA_MCP_CONFIG")
+    """The operator's MCP servers (the workers' file): when set, a spec naming a server
+    that is not in it is refused at once instead of failing later."""
     max_spec_bytes: int = Field(default=768 * 1024, ge=1024, le=1024 * 1024)
     """Largest whole spec (serialized): keeps the run's input and status well under
     Temporal's 2 MB payload limit whatever the single fields add up to."""
@@ -62,6 +68,17 @@ class ApiSettings(ServiceSettings):
     @property
     def keyring(self) -> KeyRing:
         return KeyRing.parse(self.callback_keys)
+
+    @field_validator("providers")
+    @classmethod
+    def _check_providers(cls, value: str) -> str:
+        unknown = {p.strip() for p in value.split(",") if p.strip()} - set(MODEL_PROVIDERS)
+        if unknown:
+            raise ValueError(
+                f"unknown provider(s) {', '.join(sorted(unknown))}; "
+                f"the ai-worker serves {', '.join(MODEL_PROVIDERS)}"
+            )
+        return value
 
     @property
     def provider_names(self) -> frozenset[str]:

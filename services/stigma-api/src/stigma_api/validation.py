@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
-from agent_contract import AgentSpecData
-from stigma.agent.v1.agent_pb2 import AgentSpec, StartAgentRequest
+from agent_contract import (
+    BUILTIN_TOOLS,
+    MCP_TOOL_PREFIX,
+    AgentSpecData,
+    InvalidModelSetting,
+    model_settings,
+)
+from service_kit import SettingsLoadError
+from stigma.agent.v1.agent_pb2 import AgentSpec, DecideToolCallRequest, StartAgentRequest
+from stigma_wire import spec_from_proto
 
 MAX_REQUEST_ID_BYTES = 512
 MAX_NAME_BYTES = 256
 MAX_KEY_BYTES = 128
+MAX_TOOLS = 32
+MAX_ALLOW_ENTRIES = 64
+MAX_TOOL_CALL_ID_BYTES = 256
+MAX_REASON_BYTES = 4096
+MAX_DURATION_MS = 30 * 24 * 3600 * 1000  # a month: longer budgets are a typo
+_MCP_TOOL = re.compile(r"^mcp:([a-z][a-z0-9-]{0,30})(?:/([A-Za-z0-9_.-]{1,128}))?$")
 
 
 class InvalidRequest(ValueError):
@@ -29,6 +47,8 @@ class Limits:
     max_parameter_bytes: int
     max_steps: int
     max_spec_bytes: int = 768 * 1024
+    mcp_servers: frozenset[str] | None = None
+    """The MCP servers the operator configured (None: not known here, names not checked)."""
 
 
 def _printable(field: str, value: str, max_bytes: int, *, required: bool) -> None:
@@ -79,7 +99,13 @@ def validate_spec(spec: AgentSpec, limits: Limits) -> AgentSpecData:
     if not 0 <= spec.max_steps <= limits.max_steps:
         raise InvalidRequest("spec.max_steps", f"must be between 0 and {limits.max_steps}")
     _mapping("spec.parameters", spec.parameters, limits)
+    try:
+        model_settings(spec.parameters)
+    except InvalidModelSetting as err:
+        raise InvalidRequest(f"spec.parameters.{err.name}", err.problem) from None
     _mapping("spec.labels", spec.labels, limits)
+    _tools(spec, limits)
+    _budget(spec)
     # Each field may be within its own limit and the whole still too large for one
     # Temporal payload (2 MB): refuse it here rather than as an opaque Temporal error.
     total = spec.ByteSize()
@@ -87,15 +113,82 @@ def validate_spec(spec: AgentSpec, limits: Limits) -> AgentSpecData:
         raise InvalidRequest(
             "spec", f"is {total} bytes in all; the limit is {limits.max_spec_bytes}"
         )
-    return AgentSpecData(
-        input=spec.input,
-        model=spec.model,
-        name=spec.name,
-        instructions=spec.instructions,
-        max_steps=spec.max_steps,
-        parameters=dict(spec.parameters),
-        labels=dict(spec.labels),
-    )
+    return spec_from_proto(spec)
+
+
+def _tools(spec: AgentSpec, limits: Limits) -> None:
+    if len(spec.tools) > MAX_TOOLS:
+        raise InvalidRequest("spec.tools", f"has {len(spec.tools)} tools; the limit is {MAX_TOOLS}")
+    seen: set[str] = set()
+    for index, tool in enumerate(spec.tools):
+        field = f"spec.tools[{index}]"
+        name = tool.name
+        if name in seen:
+            raise InvalidRequest(f"{field}.name", f"{name[:80]!r} is listed twice")
+        seen.add(name)
+        if name.startswith(MCP_TOOL_PREFIX):
+            match = _MCP_TOOL.match(name)
+            if match is None:
+                raise InvalidRequest(
+                    f"{field}.name", "MCP tools are named 'mcp:<server>' or 'mcp:<server>/<tool>'"
+                )
+            if limits.mcp_servers is not None and match.group(1) not in limits.mcp_servers:
+                known = ", ".join(sorted(limits.mcp_servers)) or "none"
+                raise InvalidRequest(
+                    f"{field}.name",
+                    f"no MCP server {match.group(1)!r} is configured (configured: {known})",
+                )
+        elif name not in BUILTIN_TOOLS:
+            raise InvalidRequest(
+                f"{field}.name",
+                f"unknown tool {name[:80]!r} (built-in: {', '.join(BUILTIN_TOOLS)}; "
+                "MCP: 'mcp:<server>[/<tool>]')",
+            )
+        if len(tool.allow) > MAX_ALLOW_ENTRIES:
+            raise InvalidRequest(f"{field}.allow", f"has more than {MAX_ALLOW_ENTRIES} entries")
+        for at, entry in enumerate(tool.allow):
+            _printable(f"{field}.allow[{at}]", entry, MAX_NAME_BYTES, required=True)
+        if name == "run_workflow" and not tool.allow:
+            raise InvalidRequest(
+                f"{field}.allow", "run_workflow needs the workflow types it may start"
+            )
+
+
+def _budget(spec: AgentSpec) -> None:
+    budget = spec.budget
+    for name in ("max_input_tokens", "max_output_tokens", "max_tool_calls"):
+        if getattr(budget, name) < 0:
+            raise InvalidRequest(f"spec.budget.{name}", "must not be negative")
+    if budget.HasField("max_duration"):
+        millis = budget.max_duration.ToMilliseconds()
+        if not 0 <= millis <= MAX_DURATION_MS:
+            raise InvalidRequest("spec.budget.max_duration", "must be between 0 and 30 days")
+    if budget.max_cost_usd:
+        try:
+            cost = Decimal(budget.max_cost_usd)
+        except InvalidOperation:
+            raise InvalidRequest(
+                "spec.budget.max_cost_usd",
+                f"must be a decimal number of US dollars, got {budget.max_cost_usd[:40]!r}",
+            ) from None
+        if not cost.is_finite() or cost < 0:
+            raise InvalidRequest("spec.budget.max_cost_usd", "must be a positive amount")
+
+
+def mcp_server_names(config: Path | None) -> frozenset[str] | None:
+    """The server names of the operator's MCP file (``mcpServers``), to check specs against."""
+    if config is None:
+        return None
+    try:
+        document = json.loads(config.read_text())
+        return frozenset(document["mcpServers"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SettingsLoadError(f"STIGMA_MCP_CONFIG: cannot read {config}: {err}") from None
+
+
+def validate_decision(request: DecideToolCallRequest) -> None:
+    _printable("tool_call_id", request.tool_call_id, MAX_TOOL_CALL_ID_BYTES, required=True)
+    _printable("reason", request.reason, MAX_REASON_BYTES, required=False)
 
 
 def validate_start(request: StartAgentRequest, limits: Limits) -> AgentSpecData:

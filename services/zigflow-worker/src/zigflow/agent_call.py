@@ -8,11 +8,10 @@ activity when the agent ends.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import grpc
 from opentelemetry import propagate
@@ -28,6 +27,7 @@ from agent_contract import (
 from callback_token import CallbackSigner, fingerprint
 from service_kit import log_context
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from stigma_wire import spec_to_proto
 
 logger = logging.getLogger(__name__)
 
@@ -62,29 +62,6 @@ class AgentCall:
 def request_id_for(info: activity.Info) -> str:
     """Stable across attempts of one call, distinct across calls and across runs."""
     return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
-
-
-def spec_from_arguments(args: dict[str, Any]) -> AgentSpecData:
-    """The ``with`` map of a ``call: agent`` task as an agent spec."""
-
-    def text(value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-    def mapping(key: str) -> dict[str, str]:
-        values = args.get(key) or {}
-        if not isinstance(values, dict):
-            raise TypeError(f"{key} must be a map, got {type(values).__name__}")
-        return {str(k): text(v) for k, v in values.items()}
-
-    return AgentSpecData(
-        input=text(args.get("input", "")),
-        model=str(args.get("model", "")),
-        name=str(args.get("name", "")),
-        instructions=text(args.get("instructions", "")),
-        max_steps=int(args.get("maxSteps", 0) or 0),
-        parameters=mapping("parameters"),
-        labels=mapping("labels"),
-    )
 
 
 class AgentCallActivities:
@@ -122,17 +99,7 @@ class AgentCallActivities:
             traceparent=_current_traceparent(),
         )
         request = agent_pb2.StartAgentRequest(
-            request_id=request_id_for(info),
-            spec=agent_pb2.AgentSpec(
-                name=call.spec.name,
-                instructions=call.spec.instructions,
-                input=call.spec.input,
-                model=call.spec.model,
-                max_steps=call.spec.max_steps,
-                parameters=call.spec.parameters,
-                labels=call.spec.labels,
-            ),
-            callback_token=token,
+            request_id=request_id_for(info), spec=spec_to_proto(call.spec), callback_token=token
         )
         with log_context(token_fp=fingerprint(token)):
             try:

@@ -9,14 +9,22 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from agent_contract import PENDING_CALLBACKS_ATTRIBUTE, PENDING_SINCE_ATTRIBUTE
+from agent_contract import (
+    PENDING_APPROVALS_ATTRIBUTE,
+    PENDING_CALLBACKS_ATTRIBUTE,
+    PENDING_SINCE_ATTRIBUTE,
+)
 from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 
 logger = logging.getLogger(__name__)
 
 # The agent workflow keeps these while a caller waits (the pending-call gauge reads them).
-SEARCH_ATTRIBUTES = {PENDING_CALLBACKS_ATTRIBUTE: "Int", PENDING_SINCE_ATTRIBUTE: "Datetime"}
+SEARCH_ATTRIBUTES = {
+    PENDING_CALLBACKS_ATTRIBUTE: "Int",
+    PENDING_SINCE_ATTRIBUTE: "Datetime",
+    PENDING_APPROVALS_ATTRIBUTE: "Int",
+}
 
 
 def free_port() -> int:

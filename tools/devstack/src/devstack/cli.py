@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from temporalio.client import WorkflowFailureError
 
 from devstack._prometheus import LocalPrometheus
 from devstack._stack import REPO_ROOT, LocalStack, StackConfig, fixed_metrics_ports
+from devstack._steps import print_steps
 from devstack._tracing import demo_trace
 from zigflow.cli import failure_message, start_and_wait
 from zigflow.dsl import load_document
@@ -63,13 +65,21 @@ async def _demo(args: argparse.Namespace) -> int:
         print(_banner(stack), flush=True)
         print(f"running {args.workflow.name} with input {json.dumps(payload)}", flush=True)
         started = time.monotonic()
+        workflow_id = f"{document.name}-{uuid.uuid4().hex[:12]}"
+        steps = asyncio.create_task(
+            print_steps(stack.client, stack.stigma_address, workflow_id, sys.stdout)
+        )
         with demo_trace(stack.client) as (traced, trace_id):
             try:
-                output = await start_and_wait(traced, document, payload)
+                output = await start_and_wait(traced, document, payload, workflow_id=workflow_id)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(steps, timeout=10)
             except WorkflowFailureError as err:
                 print(f"workflow failed: {failure_message(err)}", file=sys.stderr)
                 print(f"trace id: {trace_id}", file=sys.stderr)
                 return 1
+            finally:
+                steps.cancel()
         print(f"trace id: {trace_id}  (the trace_id field of every service's log lines)")
         print(f"\nworkflow finished in {time.monotonic() - started:.1f}s; its output:")
         print(json.dumps(output, indent=2, sort_keys=True))

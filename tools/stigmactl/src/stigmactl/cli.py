@@ -1,6 +1,8 @@
-"""stigmactl: list the agent calls callers wait on; complete, fail or cancel a stuck one.
+"""stigmactl: list the agent calls callers wait on; complete, fail or cancel a stuck one;
+list, approve and reject the tool calls that wait for an operator.
 
-Talks to Temporal with the standard TEMPORAL_* variables (see the root README).
+Talks to Temporal with the standard TEMPORAL_* variables (see the root README), and to
+stigma-api (approve, reject) at ``--stigma-address`` (STIGMACTL_STIGMA_ADDRESS).
 """
 
 from __future__ import annotations
@@ -8,12 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
+import grpc
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -21,7 +26,10 @@ from temporalio.service import RPCError
 
 from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR
 from service_kit import TemporalConnectionError, connect_temporal
+from stigmactl._approvals import StigmaEndpoint, WaitingCall, decide, waiting_calls
 from stigmactl._pending import PendingCall, pending_calls
+
+DEFAULT_STIGMA_ADDRESS = "localhost:50051"
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -93,6 +101,19 @@ def print_pending(calls: Sequence[PendingCall], out: TextIO, *, as_json: bool) -
         out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         out.write("\n")
     out.write(f"{len(calls)} pending agent call(s)\n")
+
+
+def print_waiting(calls: Sequence[WaitingCall], out: TextIO, *, as_json: bool) -> None:
+    if as_json:
+        json.dump([vars(call) for call in calls], out, indent=2)
+        out.write("\n")
+        return
+    for call in calls:
+        out.write(
+            f"{call.execution_id}  {call.tool_call_id}  {call.tool}({call.arguments})  "
+            f"waiting since {call.requested_at}\n"
+        )
+    out.write(f"{len(calls)} tool call(s) wait for approval\n")
 
 
 async def _describe_pending(client: Client, workflow_id: str, activity_id: str) -> Any:
@@ -185,6 +206,26 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--result", default="null", help="JSON result (default null)")
         else:
             command.add_argument("--message", default="", help="the failure message")
+    approvals = commands.add_parser("approvals", help="list the tool calls waiting for approval")
+    approvals.add_argument("--json", action="store_true", help="JSON instead of lines")
+    for action, helptext in (
+        ("approve", "let a waiting tool call run"),
+        ("reject", "refuse a waiting tool call (the model is told the reason)"),
+    ):
+        command = commands.add_parser(action, help=helptext)
+        command.add_argument("execution_id", help="the agent execution (agent-...)")
+        command.add_argument("tool_call_id", help="the waiting call (stigmactl approvals)")
+        command.add_argument(
+            "--reason", default="", help="why; a rejection's reason reaches the model"
+        )
+        command.add_argument(
+            "--stigma-address",
+            default=os.environ.get("STIGMACTL_STIGMA_ADDRESS", DEFAULT_STIGMA_ADDRESS),
+            help="stigma-api host:port (STIGMACTL_STIGMA_ADDRESS; default localhost:50051)",
+        )
+        command.add_argument(
+            "--stigma-ca", type=Path, default=None, help="PEM CA of stigma-api's TLS certificate"
+        )
     return root
 
 
@@ -192,8 +233,24 @@ async def amain(
     argv: Sequence[str], *, client: Client | None = None, out: TextIO = sys.stdout
 ) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("approve", "reject"):
+        execution = await decide(
+            StigmaEndpoint(args.stigma_address, args.stigma_ca),
+            execution_id=args.execution_id,
+            tool_call_id=args.tool_call_id,
+            approve=args.command == "approve",
+            reason=args.reason,
+        )
+        out.write(
+            f"done: {args.tool_call_id} {args.command}d; {execution.execution_id} has "
+            f"{len(execution.pending_approvals)} call(s) still waiting\n"
+        )
+        return 0
     if client is None:
         client = await connect_temporal()
+    if args.command == "approvals":
+        print_waiting(await waiting_calls(client), out, as_json=args.json)
+        return 0
     if args.command == "pending":
         print_pending(
             await pending_calls(client, older_than=args.older_than), out, as_json=args.json
@@ -223,6 +280,9 @@ def run() -> None:
         code = 2
     except RPCError as err:
         print(f"stigmactl: Temporal refused: {err.status.name}: {err.message}", file=sys.stderr)
+        code = 1
+    except grpc.aio.AioRpcError as err:
+        print(f"stigmactl: stigma-api refused: {err.code().name}: {err.details()}", file=sys.stderr)
         code = 1
     sys.exit(code)
 

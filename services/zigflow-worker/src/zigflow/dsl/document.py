@@ -15,6 +15,11 @@ from typing import Any
 import yaml
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
+from zigflow.agent_spec import (
+    AGENT_ARGUMENTS,
+    budget_from_arguments,
+    tools_from_arguments,
+)
 from zigflow.dsl import evaluate, expressions, grpc_validation, validation
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
@@ -197,14 +202,37 @@ class _Checker:
         for key in ("model", "input"):
             if key not in args:
                 raise self.fail(f"{path}.with.{key}", "is required for call: agent")
+        unknown = sorted(set(args) - AGENT_ARGUMENTS)
+        if unknown:
+            raise self.fail(
+                f"{path}.with.{unknown[0]}",
+                f"is not an argument of call: agent (known: {', '.join(sorted(AGENT_ARGUMENTS))})",
+            )
         if "heartbeat" in args:
             self.duration(args["heartbeat"], f"{path}.with.heartbeat")
+        for key, parse in (("tools", tools_from_arguments), ("budget", budget_from_arguments)):
+            value = args.get(key)
+            if value is None or _holds_expression(value):
+                continue
+            try:
+                parse(value)
+            except (TypeError, ValueError) as err:
+                raise self.fail(f"{path}.with.{key}", str(err)) from None
 
     def duration(self, value: Any, path: str) -> None:
         try:
             parse_duration(value, where=path)
         except ValueError as err:
             raise self.fail(path, str(err).removeprefix(f"{path}: ")) from None
+
+
+def _holds_expression(value: Any) -> bool:
+    """Whether a value is, or contains, a runtime expression (checked when it runs)."""
+    if isinstance(value, dict):
+        return any(_holds_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_expression(v) for v in value)
+    return expressions.is_expression(value)
 
 
 def parse_document(data: Any, *, source: str) -> WorkflowDocument:

@@ -11,12 +11,14 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from agent_contract import (
+    AGENT_BUDGET_EXCEEDED_ERROR,
     AGENT_CANCELLED_ERROR,
     AGENT_FAILED_ERROR,
     AGENT_REJECTED_ERROR,
     CALL_AGENT_ACTIVITY,
 )
-from zigflow.agent_call import AgentCall, spec_from_arguments
+from zigflow.agent_call import AgentCall
+from zigflow.agent_spec import spec_from_arguments
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.interpreter import Step
@@ -37,7 +39,12 @@ AGENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=[AGENT_FAILED_ERROR, AGENT_REJECTED_ERROR, AGENT_CANCELLED_ERROR],
+    non_retryable_error_types=[
+        AGENT_FAILED_ERROR,
+        AGENT_BUDGET_EXCEEDED_ERROR,
+        AGENT_REJECTED_ERROR,
+        AGENT_CANCELLED_ERROR,
+    ],
 )
 # Only requests that got no response are retried here (status errors are non-retryable).
 HTTP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)

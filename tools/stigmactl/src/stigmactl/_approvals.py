@@ -1,0 +1,93 @@
+"""Tool calls that wait for an operator: list them, approve or reject them.
+
+Listing reads Temporal's visibility (runs with ``StigmaPendingApprovals`` > 0) and each
+run's status; deciding goes through stigma-api's DecideToolCall, like any API caller, so
+the run itself validates the decision (an unknown or already decided call is refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from agent_contract import (
+    AGENT_WORKFLOW,
+    PENDING_APPROVALS_ATTRIBUTE,
+    STATUS_QUERY,
+    ExecutionStatus,
+)
+from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+
+QUERY = (
+    f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
+    f"AND {PENDING_APPROVALS_ATTRIBUTE} > 0"
+)
+RPC_TIMEOUT = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class WaitingCall:
+    execution_id: str
+    tool_call_id: str
+    tool: str
+    arguments: str
+    requested_at: str
+
+
+async def waiting_calls(client: Client) -> list[WaitingCall]:
+    found: list[WaitingCall] = []
+    async for execution in client.list_workflows(QUERY):
+        try:
+            status = await client.get_workflow_handle(execution.id).query(
+                STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=RPC_TIMEOUT
+            )
+        except RPCError:
+            continue  # closed meanwhile
+        found += [
+            WaitingCall(
+                execution_id=status.execution_id,
+                tool_call_id=pending.tool_call_id,
+                tool=pending.tool,
+                arguments=pending.arguments,
+                requested_at=pending.requested_at,
+            )
+            for pending in status.pending_approvals
+        ]
+    return found
+
+
+@dataclass(frozen=True)
+class StigmaEndpoint:
+    """stigma-api, as stigmactl reaches it (``--stigma-address``, ``--stigma-ca``)."""
+
+    address: str
+    ca_path: Path | None = None
+
+
+async def decide(
+    endpoint: StigmaEndpoint, *, execution_id: str, tool_call_id: str, approve: bool, reason: str
+) -> agent_pb2.Execution:
+    """DecideToolCall; grpc.aio.AioRpcError says why stigma-api refused."""
+    if endpoint.ca_path is None:
+        channel = grpc.aio.insecure_channel(endpoint.address)
+    else:
+        credentials = grpc.ssl_channel_credentials(endpoint.ca_path.read_bytes())
+        channel = grpc.aio.secure_channel(endpoint.address, credentials)
+    async with channel:
+        stub = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
+        response = await stub.DecideToolCall(
+            agent_pb2.DecideToolCallRequest(
+                execution_id=execution_id,
+                tool_call_id=tool_call_id,
+                approve=approve,
+                reason=reason,
+            ),
+            timeout=RPC_TIMEOUT.total_seconds(),
+        )
+    execution: agent_pb2.Execution = response.execution
+    return execution
