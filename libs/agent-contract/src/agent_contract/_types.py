@@ -219,6 +219,8 @@ class CallerVerdict(StrEnum):
 
     CANCEL_REQUESTED = "cancel_requested"
     STALE = "stale"
+    HANDED_OVER = "handed_over"
+    """The run continued as new: its successor keeps the caller alive from now on."""
 
 
 @dataclass
@@ -270,7 +272,8 @@ class ExecutionStatus:
     callbacks: list[CallbackStatus] = field(default_factory=list)
     pending_approvals: list[PendingApproval] = field(default_factory=list)
     error_type: str = ""
-    """The failure's type: AgentFailed, AgentBudgetExceeded, AgentOutputTooLarge, ..."""
+    """A failure's type as its caller gets it: AgentBudgetExceeded or AgentFailed (whose
+    message names the cause: ``AgentOutputTooLarge: ...``, ``ModelProtocolError: ...``)."""
     steps_dropped: int = 0
     """Older step records no longer kept (a long run keeps its latest ones)."""
 

@@ -123,27 +123,29 @@ def _grant_for(grants: Sequence[ToolGrant], server: str, tool: str) -> ToolGrant
     )
 
 
+@dataclass
 class McpGate(WrapperToolset[RunDeps]):
     """Shows a run only the server's tools its spec granted, marks those that need
     approval, and asks the server for its tools only when the run may use any of them
-    (no activity at all for the runs that may not)."""
+    (no activity at all for the runs that may not).
 
-    def __init__(self, wrapped: AbstractToolset[RunDeps], server: McpServer) -> None:
-        super().__init__(wrapped)
-        self._server = server
+    A dataclass like every Pydantic AI wrapper: the durable integration rebuilds the chain
+    of wrappers around the toolset it makes durable."""
+
+    server: McpServer
 
     async def get_tools(self, ctx: RunContext[RunDeps]) -> dict[str, ToolsetTool[RunDeps]]:
-        prefix = f"{MCP_TOOL_PREFIX}{self._server.name}"
+        prefix = f"{MCP_TOOL_PREFIX}{self.server.name}"
         if not any(g.name == prefix or g.name.startswith(prefix + "/") for g in ctx.deps.tools):
             return {}
         tools = await super().get_tools(ctx)
         granted: dict[str, ToolsetTool[RunDeps]] = {}
         for name, tool in tools.items():
-            original = name.removeprefix(f"{self._server.name}_")
-            grant = _grant_for(ctx.deps.tools, self._server.name, original)
+            original = name.removeprefix(f"{self.server.name}_")
+            grant = _grant_for(ctx.deps.tools, self.server.name, original)
             if grant is None:
                 continue
-            if grant.requires_approval or self._server.requires_approval:
+            if grant.requires_approval or self.server.requires_approval:
                 tool = replace(tool, tool_def=replace(tool.tool_def, kind="unapproved"))
             granted[name] = tool
         return granted

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
@@ -33,8 +33,10 @@ MODEL_PROTOCOL_ERROR = "ModelProtocolError"
 class StreamingModel(WrapperModel):
     """Streams every request and names the ways a stream can break.
 
-    ``check_finish``: whether a response without a finish reason is a cut stream. True for
-    network providers (their last chunk always carries one); False for local test models.
+    ``check_finish``: whether a response the provider sent no finish reason for is a cut
+    stream. True for network providers (their last event always carries one, and an SDK
+    that meets a clean but early end of the stream raises nothing: the OpenAI model even
+    reports ``stop``); False for local test models.
     """
 
     def __init__(self, wrapped: Any, *, check_finish: bool) -> None:
@@ -56,16 +58,13 @@ class StreamingModel(WrapperModel):
                     if progress is not None:
                         progress.observe(event)
                 response = stream.get()
-        except ModelAPIError:
-            raise  # already named and classified by Pydantic AI (retried or not)
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
-            raise ApplicationError(
-                f"{self.model_name}: the provider's stream is not its protocol: "
-                f"{type(err).__name__}: {str(err)[:300]}",
-                type=MODEL_PROTOCOL_ERROR,
-                non_retryable=True,
-            ) from err
-        if self._check_finish and response.finish_reason is None:
+        except ModelAPIError as err:
+            if type(err) is ModelAPIError and isinstance(err.__cause__, json.JSONDecodeError):
+                raise _protocol_error(self.model_name, err) from err
+            raise  # named and classified by Pydantic AI (retried or not)
+        except (UnexpectedModelBehavior, json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise _protocol_error(self.model_name, err) from err
+        if self._check_finish and not (response.provider_details or {}).get("finish_reason"):
             raise ApplicationError(
                 f"{self.model_name}: the provider's stream ended before the model finished "
                 f"(no finish reason after {len(response.parts)} part(s)): the connection was cut",
@@ -86,3 +85,13 @@ class StreamingModel(WrapperModel):
             messages, model_settings, model_request_parameters, run_context
         ) as stream:
             yield stream
+
+
+def _protocol_error(model: str, err: Exception) -> ApplicationError:
+    """Garbage instead of the provider's protocol: retrying the same server will not help."""
+    return ApplicationError(
+        f"{model}: the provider answered something that is not its API's protocol "
+        f"({type(err).__name__}: {str(err)[:300]})",
+        type=MODEL_PROTOCOL_ERROR,
+        non_retryable=True,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from prometheus_client import Counter
@@ -60,24 +61,34 @@ class _Inbound(ActivityInboundInterceptor):
         runtime_token = use_tool_runtime(self._owner._runtime)
         beating = asyncio.create_task(self._beat(progress))
         is_model = info.activity_type in MODEL_REQUEST_ACTIVITIES
-        try:
-            with log_context(execution_id=info.workflow_id or ""):
-                result = await self.next.execute_activity(input)
-        except ApplicationError as err:
-            self._count(input, is_model, err.type or "ApplicationError")
-            raise
-        except asyncio.CancelledError:
-            self._count(input, is_model, "cancelled")
-            raise
-        except Exception as err:
-            self._count(input, is_model, type(err).__name__)
-            raise
-        finally:
-            beating.cancel()
-            untrack_progress(progress_token)
-            reset_tool_runtime(runtime_token)
-        self._count(input, is_model, "ok")
-        return result
+        started = time.monotonic()
+        outcome = "ok"
+        with log_context(execution_id=info.workflow_id or ""):
+            try:
+                return await self.next.execute_activity(input)
+            except ApplicationError as err:
+                outcome = err.type or "ApplicationError"
+                raise
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            except Exception as err:
+                outcome = type(err).__name__
+                raise
+            finally:
+                beating.cancel()
+                untrack_progress(progress_token)
+                reset_tool_runtime(runtime_token)
+                self._count(input, is_model, outcome)
+                # One line per call (the SDK adds a traceback of its own to a failure).
+                logger.info(
+                    "%s attempt %d: %s after %.1f s (%d chars streamed)",
+                    info.activity_type,
+                    info.attempt,
+                    outcome,
+                    time.monotonic() - started,
+                    progress.chars,
+                )
 
     async def _beat(self, progress: StepProgress) -> None:
         while True:

@@ -55,6 +55,14 @@ DEFAULT_MAX_STEPS = 32
 KEPT_STEPS = 200
 """Step records a run's status keeps (the newest); older ones are counted, not kept."""
 _MTOK = Decimal(1_000_000)
+# Pydantic AI's name of a usage limit -> the spec field that set it.
+_LIMIT_FIELDS = {
+    "request_limit": "max_steps",
+    "tool_calls_limit": "budget.max_tool_calls",
+    "per_request_input_tokens_limit": "budget.max_input_tokens",
+    "input_tokens_limit": "budget.max_input_tokens",
+    "output_tokens_limit": "budget.max_output_tokens",
+}
 
 
 class BudgetExceeded(Exception):
@@ -172,7 +180,9 @@ class AgentLoop:
             output_tokens_limit=budget.max_output_tokens or None,
         )
         settings: Any = model_settings(spec.parameters) or None
+        segment = 0
         while True:
+            segment += 1
             usage = RunUsage(
                 requests=self._usage.steps,
                 tool_calls=self._usage.tool_calls,
@@ -190,6 +200,10 @@ class AgentLoop:
                     model_settings=settings,
                     usage=usage,
                     usage_limits=limits,
+                    # Deterministic, so Pydantic AI need not draw one through workflow.patched
+                    # (a marker and a visibility write per run, and a replay hazard after the
+                    # run_options local activity of the same workflow task).
+                    run_id=f"{workflow.info().run_id}/{segment}",
                 ) as run:
                     self._mark = workflow.now()
                     # A run resumed after an approval, or continued as new, starts from a
@@ -343,27 +357,12 @@ class AgentLoop:
             )
 
     def _budget_message(self, detail: str) -> str:
-        spec, usage = self._spec, self._usage
-        checks = [
-            ("max_steps", spec.max_steps or DEFAULT_MAX_STEPS, usage.steps, "model calls"),
-            ("budget.max_tool_calls", spec.budget.max_tool_calls, usage.tool_calls, "tool calls"),
-            (
-                "budget.max_input_tokens",
-                spec.budget.max_input_tokens,
-                usage.input_tokens,
-                "input tokens",
-            ),
-            (
-                "budget.max_output_tokens",
-                spec.budget.max_output_tokens,
-                usage.output_tokens,
-                "output tokens",
-            ),
-        ]
-        for name, limit, used, what in checks:
-            if limit and used >= limit:
-                return f"{name}: the run reached {used} {what}; the budget is {limit}"
-        return f"a usage budget ran out: {detail.splitlines()[0]}"
+        """Name the spec's field for the limit Pydantic AI reports (its own figures kept)."""
+        first = detail.splitlines()[0]
+        for limit, spec_field in _LIMIT_FIELDS.items():
+            if limit in first:
+                return f"{spec_field}: {first}"
+        return f"a usage budget ran out: {first}"
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -158,6 +158,9 @@ class CallbackActivities:
         try:
             details = await self._progress(request.execution_id)
         except _RunClosed as closed:
+            if closed.how == "CONTINUED_AS_NEW":
+                # A long agent went on in a fresh run, which keeps its callers alive itself.
+                return CallerVerdict.HANDED_OVER
             # Terminated (or timed out) in Temporal: nobody will deliver an outcome, so
             # tell the caller now instead of keeping it alive for nothing.
             await self._fail_orphaned(handle, request, closed.how)

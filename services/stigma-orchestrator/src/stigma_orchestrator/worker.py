@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agent_contract import ORCHESTRATOR_TASK_QUEUE
@@ -41,6 +41,17 @@ def workflow_agent(settings: OrchestratorSettings) -> StigmaAgent:
             model_attempts=settings.model_attempts,
             max_conversation_bytes=settings.max_conversation_bytes,
         ),
+    )
+
+
+def replayer(settings: OrchestratorSettings | None = None) -> Replayer:
+    """A Replayer that reads histories as this worker runs them: the same workflows, sandbox,
+    payload converter and agent (replay tests and the recorded-history checks use it)."""
+    AgentExecutionWorkflow.configure(workflow_agent(settings or OrchestratorSettings()))
+    return Replayer(
+        workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow],
+        workflow_runner=SANDBOX,
+        plugins=[PydanticAIPlugin()],
     )
 
 

@@ -112,14 +112,14 @@ def _describe(err: BaseException) -> str:
 
 
 def _error_type(err: BaseException) -> str:
-    """The type the caller's failure carries, so a DSL ``catch`` can tell budgets apart."""
+    """The type the caller's failure carries: AgentBudgetExceeded for a budget (a DSL
+    ``catch`` can tell it apart), AgentFailed for everything else (the message names why:
+    ``AgentOutputTooLarge: ...``, ``ModelProtocolError: ...``)."""
     cause: BaseException | None = err
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
     if isinstance(cause, BudgetExceeded):
         return AGENT_BUDGET_EXCEEDED_ERROR
-    if isinstance(cause, ApplicationError) and cause.type == AGENT_OUTPUT_TOO_LARGE_ERROR:
-        return AGENT_OUTPUT_TOO_LARGE_ERROR
     return AGENT_FAILED_ERROR
 
 
