@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowHandle
 
-from agent_contract import AGENT_WORKFLOW, STATUS_QUERY, ExecutionStatus
+from agent_contract import AGENT_WORKFLOW, MODEL_REQUEST_ACTIVITIES, STATUS_QUERY, ExecutionStatus
 from devstack import LocalStack, StackConfig
 from tests.support import eventually, stage_workflows
 
@@ -71,11 +71,11 @@ async def status_of(handle: WorkflowHandle[Any, Any]) -> ExecutionStatus:
 
 
 async def running_step(handle: WorkflowHandle[Any, Any]) -> PendingActivityInfo | None:
-    """The agent's step activity while a worker runs it."""
+    """The agent's model call (its activity) while a worker runs it."""
     description = await handle.describe()
     for pending in description.raw_description.pending_activities:
         if (
-            pending.activity_type.name == "agent_step"
+            pending.activity_type.name in MODEL_REQUEST_ACTIVITIES
             and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         ):
             return pending

@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from agent_contract import AGENT_FAILED_ERROR, AGENT_STEP_ACTIVITY
+from agent_contract import AGENT_FAILED_ERROR, MODEL_REQUEST_ACTIVITIES
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from tests.conftest import ZIGFLOW_SLOTS
@@ -33,8 +33,11 @@ async def test_caller_receives_the_agents_output_not_its_request(client: Client)
     execution_id = result["execution_id"]
     assert execution_id.startswith("agent-")
     assert result["output"] == f"{execution_id} says DURABLE AGENTS"
-    assert [step["index"] for step in result["steps"]] == [0, 1, 2]
+    # Three model calls, the think tool between them: five durable steps.
+    assert [step["index"] for step in result["steps"]] == [0, 1, 2, 3, 4]
+    assert [step["kind"] for step in result["steps"]] == ["model", "tool"] * 2 + ["model"]
     assert result["usage"]["steps"] == 3
+    assert result["usage"]["tool_calls"] == 2
     assert result["started_at"] <= result["finished_at"]
     # The caller's CallAgent activity itself completed with that result, on its first attempt.
     (completed,) = await history_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
@@ -57,7 +60,7 @@ async def test_a_call_answered_within_its_first_beat_costs_no_visibility_write(
     names = {
         event.activity_task_scheduled_event_attributes.activity_type.name for event in scheduled
     }
-    assert names == {AGENT_STEP_ACTIVITY}  # and no keep_caller_alive
+    assert names == {MODEL_REQUEST_ACTIVITIES[0]}  # and no keep_caller_alive
 
 
 async def test_failing_agent_fails_the_callers_activity_as_agent_failed(client: Client) -> None:
@@ -91,6 +94,7 @@ async def test_fire_and_forget_runs_to_completion_seen_through_reads(
         input="no callback",
         model="scripted:reverse",
         parameters={"steps": "2", "delay_ms": "300"},
+        tools=[agent_pb2.ToolSpec(name="think")],
     )
     ack = await stigma.StartAgent(agent_pb2.StartAgentRequest(request_id=request_id, spec=spec))
     assert ack.accepted
@@ -108,7 +112,12 @@ async def test_fire_and_forget_runs_to_completion_seen_through_reads(
     execution = reply.execution
     assert execution.phase == agent_pb2.EXECUTION_PHASE_COMPLETED
     assert execution.output == "kcabllac on"
-    assert len(execution.steps) == 2
+    assert [step.kind for step in execution.steps] == [
+        agent_pb2.STEP_KIND_MODEL,
+        agent_pb2.STEP_KIND_TOOL,
+        agent_pb2.STEP_KIND_MODEL,
+    ]
+    assert execution.usage.steps == 2
     assert not execution.callback_attached
     assert execution.finished_at.seconds > 0
 

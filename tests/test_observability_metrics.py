@@ -122,6 +122,8 @@ async def test_every_metric_counts_successes_failures_rejections_and_stale_callb
         (orchestrator, "stigma_agent_execution_duration_seconds_count", ""): 3,
         (ai, "stigma_agent_steps_total", "outcome=ok"): 4,
         (ai, "stigma_agent_steps_total", "outcome=ScriptedFailure"): 1,
+        # The think call between the two model calls of each Zigflow call.
+        (orchestrator, "stigma_agent_tool_calls_total", "tool=think,outcome=ok"): 2,
         (zigflow, "zigflow_start_agent_calls_total", "code=OK"): 2,
     }
     deltas: dict[tuple[str, str, str], float] = {}
@@ -143,8 +145,25 @@ async def test_every_metric_counts_successes_failures_rejections_and_stale_callb
         wrong = {k: (deltas.get(k), want) for k, want in expected.items() if deltas.get(k) != want}
         raise AssertionError(f"(got, expected) per metric: {wrong}") from None
 
-    # The Temporal SDK's metrics are on the same endpoints.
+    # Tokens by provider, model and kind (the scripted model's counts are estimates).
     after = await _all(observed)
+    for kind in ("input", "output"):
+        used = total(
+            after[orchestrator],
+            "stigma_agent_tokens_total",
+            provider="scripted",
+            model="echo",
+            kind=kind,
+        ) - total(
+            before[orchestrator],
+            "stigma_agent_tokens_total",
+            provider="scripted",
+            model="echo",
+            kind=kind,
+        )
+        assert used > 0, kind
+
+    # The Temporal SDK's metrics are on the same endpoints.
     for service, (_, task_queue) in SERVICES.items():
         assert total(after[service], "temporal_request_total") > 0, service
         if task_queue is not None:  # the Temporal workers (stigma-api is a client only)

@@ -30,6 +30,10 @@ def _tree(spans: list[Span]) -> str:
     )
 
 
+MODEL_CALL = "RunActivity:agent__stigma__model_request"
+TOOL_CALL = "RunActivity:agent__stigma__toolset__stigma__call_tool"
+
+
 async def test_one_trace_covers_all_four_services_and_links_the_delivery_to_the_caller(
     observed: Observed,
 ) -> None:
@@ -61,7 +65,7 @@ async def test_one_trace_covers_all_four_services_and_links_the_delivery_to_the_
     async def whole_trace_exported() -> bool:
         spans = receiver.trace(caller.trace_id)
         names = {span.name for span in spans}
-        return {"DeliverCallback", "RunActivity:agent_step"} <= names and {
+        return {"DeliverCallback", MODEL_CALL, TOOL_CALL} <= names and {
             span.service for span in spans
         } >= set(SERVICES)
 
@@ -109,9 +113,10 @@ async def test_one_trace_covers_all_four_services_and_links_the_delivery_to_the_
     (agent_run,) = [s for s in spans if s.name == "RunWorkflow:AgentExecutionWorkflow"]
     assert by_id[agent_run.parent_span_id].name == "StartWorkflow:AgentExecutionWorkflow"
 
-    # The AI steps hang under the same agent workflow.
-    steps = [span for span in spans if span.name == "RunActivity:agent_step"]
-    assert len(steps) == 2, described
+    # The agent's steps (two model calls, the think tool between them) hang under the same
+    # agent workflow.
+    steps = [span for span in spans if span.name in (MODEL_CALL, TOOL_CALL)]
+    assert sorted(span.name for span in steps) == [MODEL_CALL, MODEL_CALL, TOOL_CALL], described
     for step in steps:
         assert step.service == "ai-worker"
         assert ("stigma-api", "StartWorkflow:AgentExecutionWorkflow") in [

@@ -92,7 +92,8 @@ async def test_keep_alive_outlives_its_own_heartbeat_timeout_under_a_slow_caller
     agent = await agent_of(client, caller.id)
 
     async def past_the_keepers_timeout() -> bool:
-        return len((await status_of(agent)).steps) >= 7  # 28 s in: the loop has run 13 s
+        # 7 model calls of 4 s: 28 s in, the loop has run 13 s.
+        return (await status_of(agent)).usage.steps >= 7
 
     await eventually(past_the_keepers_timeout)
     keepers = [

@@ -18,9 +18,9 @@ from agent_contract import (
     Usage,
 )
 from stigma.agent.v1 import agent_pb2
-from stigma_wire import spec_from_proto, spec_to_proto
 from stigma_api.conversions import execution_to_proto
 from stigma_api.validation import Limits, validate_spec
+from stigma_wire import spec_from_proto, spec_to_proto
 
 SPEC = AgentSpecData(
     input="Why durable workflows?",

@@ -4,7 +4,11 @@
 
 Starts the local stack (Temporal + the four services), drives one agent call per scenario
 through a zigflow caller, and writes the history of the ``AgentExecutionWorkflow`` run (for
-``redelivered``, of the ``RedeliverCallbackWorkflow`` run) to ``tests/histories/<scenario>.json``.
+``redelivered``, of the ``RedeliverCallbackWorkflow`` run; for ``continued_as_new``, of each
+run of the chain, ``continued_as_new_<n>.json``) to ``tests/histories/``. The stack's agent
+runs continue as new after 200 history events, so a 40-step agent makes a chain of three.
+Pass scenario names to record only those (the ``rev1_*`` and ``before_0011_*`` histories are
+never re-recorded: they stand for runs opened before those revisions).
 Re-record only when the workflow's commands change on purpose: a history that no longer
 replays means runs started before the change would break after a deploy.
 """
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,7 +27,16 @@ from typing import Any
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from agent_contract import AGENT_WORKFLOW, REDELIVER_WORKFLOW, ZIGFLOW_TASK_QUEUE
+from agent_contract import (
+    AGENT_WORKFLOW,
+    DECIDE_TOOL_CALL_UPDATE,
+    MODEL_REQUEST_ACTIVITIES,
+    REDELIVER_WORKFLOW,
+    STATUS_QUERY,
+    ZIGFLOW_TASK_QUEUE,
+    ExecutionStatus,
+    ToolDecision,
+)
 from devstack import LocalStack, StackConfig
 
 HERE = Path(__file__).resolve().parent
@@ -61,7 +76,7 @@ async def _agent_of(client: Client, caller_id: str) -> WorkflowHandle[Any, Any]:
 async def _step_running(agent: WorkflowHandle[Any, Any]) -> bool:
     description = await agent.describe()
     return any(
-        pending.activity_type.name == "agent_step"
+        pending.activity_type.name in MODEL_REQUEST_ACTIVITIES
         and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         for pending in description.raw_description.pending_activities
     )
@@ -89,14 +104,93 @@ async def _call(
 
 
 async def completed(client: Client) -> None:
-    payload = {"input": "replay me", "model": "scripted:upper", "parameters": {"steps": "3"}}
-    _, agent = await _call(client, "completed", "agent-call", payload)
+    # Three model calls with a think and a current_time call between them.
+    script = [
+        {"tool": "think", "args": {"thought": "plan"}},
+        {"tool": "current_time", "args": {"timezone": "UTC"}},
+        {"text": "{result}"},
+    ]
+    payload = {
+        "input": "replay me",
+        "model": "scripted:upper",
+        "parameters": {"script": json.dumps(script)},
+        "tools": ["think", "current_time"],
+    }
+    _, agent = await _call(client, "completed", "agent-real", payload)
     await _save(agent, "completed")
 
 
+async def tools_and_approval(client: Client) -> None:
+    # current_time waits for approval; the operator rejects it through the Update.
+    script = [{"tool": "current_time", "args": {"timezone": "UTC"}}, {"text": "{tool_result}"}]
+    caller = await client.start_workflow(
+        "agent-real",
+        {
+            "input": "what time is it?",
+            "model": "scripted:echo",
+            "parameters": {"script": json.dumps(script)},
+            "tools": [{"name": "current_time", "requiresApproval": True}],
+        },
+        id="recorded-tools_and_approval",
+        task_queue=ZIGFLOW_TASK_QUEUE,
+    )
+    agent = await _agent_of(client, caller.id)
+    waiting: list[ExecutionStatus] = []
+
+    async def approval_pending() -> bool:
+        status = await agent.query(STATUS_QUERY, result_type=ExecutionStatus)
+        waiting[:] = [status]
+        return bool(status.pending_approvals)
+
+    await _eventually(approval_pending)
+    (pending,) = waiting[0].pending_approvals
+    await agent.execute_update(
+        DECIDE_TOOL_CALL_UPDATE,
+        ToolDecision(tool_call_id=pending.tool_call_id, approve=False, reason="not now"),
+    )
+    await caller.result()
+    await _save(agent, "tools_and_approval")
+
+
+async def budget_exceeded(client: Client) -> None:
+    payload = {
+        "input": "too many tools",
+        "model": "scripted:echo",
+        "parameters": {"steps": "5"},
+        "tools": ["think"],
+        "budget": {"maxToolCalls": 2},
+    }
+    _, agent = await _call(client, "budget_exceeded", "agent-real", payload)
+    await _save(agent, "budget_exceeded")
+
+
+async def continued_as_new(client: Client) -> None:
+    payload = {
+        "input": "a long task",
+        "model": "scripted:echo",
+        "parameters": {"steps": "40"},
+        "tools": ["think"],
+        "maxSteps": 40,
+    }
+    _, agent = await _call(client, "continued_as_new", "agent-real", payload)
+    runs = [e.run_id async for e in client.list_workflows(f"WorkflowId = '{agent.id}'")]
+    # list_workflows lists the newest first; number the chain from its first run.
+    for number, run_id in enumerate(reversed(runs), 1):
+        run = client.get_workflow_handle(agent.id, run_id=run_id)
+        history = await run.fetch_history()
+        name = f"continued_as_new_{number}"
+        (OUT / f"{name}.json").write_text(history.to_json() + "\n")
+        print(f"recorded {name} ({len(history.events)} events)")
+
+
 async def failed(client: Client) -> None:
-    payload = {"input": "fail me", "parameters": {"steps": "3", "fail_at_step": "2"}}
-    _, agent = await _call(client, "failed", "agent-call", payload)
+    payload = {
+        "input": "fail me",
+        "model": "scripted:echo",
+        "parameters": {"steps": "3", "fail_at_step": "2"},
+        "tools": ["think"],
+    }
+    _, agent = await _call(client, "failed", "agent-real", payload)
     await _save(agent, "failed")
 
 
@@ -152,19 +246,28 @@ SCENARIOS: list[Callable[[Client], Awaitable[None]]] = [
     cancelled_by_caller,
     reattached,
     redelivered,
+    tools_and_approval,
+    budget_exceeded,
+    continued_as_new,
 ]
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    chosen = [s for s in SCENARIOS if not names or s.__name__ in names]
     with tempfile.TemporaryDirectory() as state:
         config = StackConfig(
-            state_dir=Path(state), workflows_dir=ROOT / "tests" / "workflows", headless=True
+            state_dir=Path(state),
+            workflows_dir=ROOT / "tests" / "workflows",
+            headless=True,
+            service_env={
+                "stigma-orchestrator": {"STIGMA_ORCHESTRATOR_CONTINUE_AS_NEW_AFTER_EVENTS": "200"}
+            },
         )
         async with LocalStack(config) as stack:
-            for scenario in SCENARIOS:
+            for scenario in chosen:
                 await scenario(stack.client)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -15,19 +15,19 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
-from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from agent_contract import (
+    AGENT_BUDGET_EXCEEDED_ERROR,
     AGENT_STEP_ACTIVITY,
     AGENT_WORKFLOW,
     ATTACH_CALLBACK_SIGNAL,
     DELIVER_CALLBACK_ACTIVITY,
     KEEP_CALLER_ALIVE_ACTIVITY,
+    MODEL_REQUEST_ACTIVITIES,
     REDELIVER_WORKFLOW,
 )
-from stigma_orchestrator.worker import SANDBOX
-from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
+from stigma_orchestrator.worker import replayer
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 RECORDED = {path.stem: path.read_text() for path in sorted(HISTORIES.glob("*.json"))}
@@ -54,14 +54,27 @@ def _workflow_type(history: WorkflowHistory) -> str:
     return started.workflow_type.name
 
 
-def _phase(history: WorkflowHistory) -> str:
-    """The agent run's final phase, from the status it returned."""
+def _status(history: WorkflowHistory) -> dict[str, object]:
+    """The status the agent run returned."""
     completed = history.events[-1].workflow_execution_completed_event_attributes
     (status,) = DataConverter.default.payload_converter.from_payloads(
         list(completed.result.payloads)
     )
     assert isinstance(status, dict)
-    return str(status["phase"])
+    return status
+
+
+def _phase(history: WorkflowHistory) -> str:
+    return str(_status(history)["phase"])
+
+
+MODEL_CALL = MODEL_REQUEST_ACTIVITIES[0]
+TOOL_CALL = "agent__stigma__toolset__stigma__call_tool"
+
+
+def _rev2(history: WorkflowHistory) -> None:
+    assert _revision(history) == 2
+    assert AGENT_STEP_ACTIVITY not in _scheduled(history)
 
 
 def _signals(history: WorkflowHistory) -> list[str]:
@@ -84,6 +97,48 @@ def _completed(history: WorkflowHistory) -> None:
     assert _scheduled(history).count(AGENT_STEP_ACTIVITY) == 3
     assert _phase(history) == "COMPLETED"
     assert not _keeper_ran(history)
+
+
+def _completed_with_tools(history: WorkflowHistory) -> None:
+    _rev2(history)
+    assert _scheduled(history) == [MODEL_CALL, TOOL_CALL, MODEL_CALL, TOOL_CALL, MODEL_CALL]
+    assert _phase(history) == "COMPLETED"
+    assert not _pending_published(history)
+
+
+def _tools_and_approval(history: WorkflowHistory) -> None:
+    _rev2(history)
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in _kinds(history)
+    assert _pending_published(history)  # StigmaPendingApprovals while it waited
+    assert TOOL_CALL not in _scheduled(history)  # the call was rejected, never run
+    assert _phase(history) == "COMPLETED"
+
+
+def _budget_exceeded(history: WorkflowHistory) -> None:
+    _rev2(history)
+    status = _status(history)
+    assert (status["phase"], status["error_type"]) == ("FAILED", AGENT_BUDGET_EXCEEDED_ERROR)
+
+
+def _continued(history: WorkflowHistory) -> None:
+    _rev2(history)
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW in _kinds(history)
+
+
+def _continued_last(history: WorkflowHistory) -> None:
+    _rev2(history)
+    started = history.events[0].workflow_execution_started_event_attributes
+    (run,) = DataConverter.default.payload_converter.from_payloads(list(started.input.payloads))
+    assert run["resume"]["continuations"] >= 2
+    assert _phase(history) == "COMPLETED"
+
+
+def _rev2_of(check: Callable[[WorkflowHistory], None]) -> Callable[[WorkflowHistory], None]:
+    def checked(history: WorkflowHistory) -> None:
+        _rev2(history)
+        check(history)
+
+    return checked
 
 
 def _rev1_completed(history: WorkflowHistory) -> None:
@@ -153,13 +208,18 @@ SCENARIOS: dict[str, Callable[[WorkflowHistory], None]] = {
     "rev1_cancelled_by_caller": _cancelled_by_caller,
     "rev1_reattached": _reattached,
     "redelivered": _redelivered,
+    # Revision 2: Pydantic AI's loop, model and tool calls as activities (ADR 0012).
+    "completed": _completed_with_tools,
+    "failed": _rev2_of(_failed),
+    "long_with_keepalive": _rev2_of(_long_with_keepalive),
+    "cancelled_by_caller": _rev2_of(_cancelled_by_caller),
+    "reattached": _rev2_of(_reattached),
+    "tools_and_approval": _tools_and_approval,
+    "budget_exceeded": _budget_exceeded,
+    "continued_as_new_1": _continued,
+    "continued_as_new_2": _continued,
+    "continued_as_new_3": _continued_last,
 }
-
-
-def replayer() -> Replayer:
-    return Replayer(
-        workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow], workflow_runner=SANDBOX
-    )
 
 
 def test_every_scenario_has_a_recorded_history() -> None:
