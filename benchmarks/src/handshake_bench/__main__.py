@@ -17,7 +17,7 @@ import grpc
 import psutil
 
 from devstack import REPO_ROOT, LocalStack, StackConfig
-from handshake_bench import report, scenarios
+from handshake_bench import agent_loop, report, scenarios
 from handshake_bench.activities import BenchActivities, RpcCounter
 from stigma.agent.v1 import agent_pb2_grpc
 
@@ -58,6 +58,8 @@ async def measure(quick: bool) -> dict[str, Any]:
             throughput = await scenarios.throughput(stack, bench, sizes)
             print("measuring the rejected alternatives ...", flush=True)
             alternatives = await scenarios.alternatives(stack, stub, sizes)
+            print("measuring the agent loop's cost per step ...", flush=True)
+            loop = await agent_loop.step_overhead(stack, stub, bench, quick=quick)
             print(f"measuring {sizes.pending_calls} pending calls ...", flush=True)
             pending = await scenarios.pending_at_scale(stack, sizes)
     return {
@@ -71,6 +73,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         "pending": pending,
         "pending_2000": pending if pending["calls"] == 2000 else None,
         "alternatives": alternatives,
+        "agent_step_overhead_ms": loop,
     }
 
 

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from handshake_bench.workflows import (
     BARE_ACTIVITY,
     BLOCKING_ACTIVITY,
+    NOOP_ACTIVITY,
     POLL_ACTIVITY,
     START_ACTIVITY,
 )
@@ -44,6 +45,10 @@ class BenchActivities:
     async def bare_pending(self, payload: str) -> str:
         await self.tokens.put(activity.info().task_token)
         activity.raise_complete_async()
+
+    @activity.defn(name=NOOP_ACTIVITY)
+    async def noop(self, step: int) -> int:
+        return step
 
     @activity.defn(name=START_ACTIVITY)
     async def start_agent(self, delay_ms: int) -> str:

@@ -17,6 +17,8 @@ GOALS = {
     "delivery p50 at 1 < 30 ms": lambda r: r["delivery_overhead_ms"]["1"]["p50"] < 30,
     "throughput ratio vs bare >= 0.4": lambda r: r["throughput_ratio_vs_bare"] >= 0.4,
     "zigflow RSS pending <= 1.1 x idle": lambda r: r["pending"]["zigflow_rss_ratio_vs_idle"] <= 1.1,
+    "agent loop p50 per step at 1 agent < 15 ms":
+        lambda r: r["agent_step_overhead_ms"]["1"]["agent_ms"]["p50"] < 15,
 }  # fmt: skip
 
 
@@ -57,6 +59,14 @@ def table(results: dict[str, Any]) -> str:
         f"  handshake {alt['handshake_s']} s  blocking {alt['blocking_s']} s"
         f"  polling {alt['polling_s']} s (RPCs: {alt['polling_rpcs']})"
     )
+    lines.append("agent loop, per step (model time excluded), ms")
+    for concurrency, figures in results["agent_step_overhead_ms"].items():
+        agent, bare = figures["agent_ms"], figures["bare_activity_ms"]
+        lines.append(
+            f"  {concurrency:>4} agents  p50 {agent['p50']:>7}  p99 {agent['p99']:>7}"
+            f"  (n={agent['n']})   bare activity p50 {bare['p50']}  p99 {bare['p99']}"
+            f"   ratio p50 {figures['p50_ratio_vs_bare']}"
+        )
     lines.append("goals:")
     for goal, check in GOALS.items():
         lines.append(f"  [{'met' if check(results) else 'MISSED'}] {goal}")

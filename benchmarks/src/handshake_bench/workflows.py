@@ -6,6 +6,8 @@
   slot until the agent ends.
 - ``PollingAgentCall``: the rejected design (c). One activity starts the agent, then polls
   GetExecution; between polls it gives its slot back (Temporal's retry-as-poll pattern).
+- ``BareSteps``: the floor of an agent loop on this server: N no-op activities in a row on a
+  worker of another process, what each step of an agent costs without any agent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ BARE_ACTIVITY = "bench_bare_pending"
 START_ACTIVITY = "bench_start_agent"
 BLOCKING_ACTIVITY = "bench_wait_blocking"
 POLL_ACTIVITY = "bench_poll_once"
+NOOP_ACTIVITY = "bench_noop"
 POLL_INTERVAL = timedelta(milliseconds=500)
 
 
@@ -64,3 +67,14 @@ class PollingAgentCall:
             ),
         )
         return output
+
+
+@workflow.defn(name="BareSteps")
+class BareSteps:
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        for step in range(steps):
+            await workflow.execute_activity(
+                NOOP_ACTIVITY, step, start_to_close_timeout=timedelta(seconds=30)
+            )
+        return steps
