@@ -17,7 +17,7 @@ TAG=${IMAGE_TAG:-$AGENT_HANDSHAKE_VERSION}
 REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 SOURCE_URL=$(git config --get remote.origin.url 2>/dev/null || true)
 SERVICES=(stigma-api stigma-orchestrator ai-worker zigflow-worker)
-LIBS=(stigma-proto callback-token agent-contract service-kit)
+LIBS=(stigma-proto callback-token agent-contract service-kit egress-policy agent-runtime)
 
 step() { echo "--- $* ($(date -u +%T))"; }
 
