@@ -254,3 +254,20 @@ async def test_a_changed_command_fails_the_replay() -> None:
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
 
     assert isinstance(result.replay_failure, NondeterminismError)
+
+
+async def test_a_changed_revision_2_command_fails_the_replay() -> None:
+    # Proves the revision-2 histories guard the agent loop too: the recorded tool call
+    # becomes a call of another tool's activity.
+    recorded = json.loads(RECORDED["completed"])
+    for event in recorded["events"]:
+        if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
+            activity_type = event["activityTaskScheduledEventAttributes"]["activityType"]
+            if activity_type["name"] == TOOL_CALL:
+                activity_type["name"] = "agent__stigma__mcp_server__mcp-other__call_tool"
+                break
+    history = _history("completed", json.dumps(recorded))
+
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+
+    assert isinstance(result.replay_failure, NondeterminismError)
