@@ -42,6 +42,7 @@ ZIGFLOW_ENV = {
 STACK_MODES = ("processes", "containers")
 # Tests (module, or module::test) that need the stack as local processes, and why.
 PROCESSES_ONLY: dict[str, str] = {
+    "test_agents.py": "runs its own process stack pointed at model and MCP doubles on the host",
     "test_reliability_crashes.py": "kills and restarts service processes and the Temporal server",
     "test_reliability_hostile.py": "restarts service processes with other settings",
     "test_reliability_liveness.py": "stops service processes mid-run",
