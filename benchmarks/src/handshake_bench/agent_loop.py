@@ -4,9 +4,9 @@ A scripted agent with no model delay and the ``think`` tool runs turns of two st
 call, a tool call), each an activity on the ai-worker. A step's cost is the gap between two
 consecutive activities being scheduled in the agent's history: the round trip through the
 task queue, the ai-worker's activity, the agent loop's workflow task. The same gap in
-``BareSteps`` (no-op activities on a worker of this process, same server, same run) is the
-floor of any activity-per-step design on this machine: the ratio says what the agent loop
-adds to it.
+``BareSteps`` (no-op activities on another task queue, served by a second worker of this
+process, like the ai-worker's; same server, same run) is the floor of any activity-per-step
+design on this machine: the ratio says what the agent loop adds to it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 from devstack import LocalStack
 from handshake_bench.activities import BenchActivities
 from handshake_bench.stats import summary
-from handshake_bench.workflows import BareSteps
+from handshake_bench.workflows import NOOP_QUEUE, BareSteps
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 
 BARE_QUEUE = "bench-steps"
@@ -75,8 +75,9 @@ async def step_overhead(
     client = stack.client
     runs_at_1, turns = (4, 10) if quick else (10, 20)
     figures: dict[str, Any] = {}
-    worker = Worker(client, task_queue=BARE_QUEUE, workflows=[BareSteps], activities=[bench.noop])
-    async with worker:
+    workflows = Worker(client, task_queue=BARE_QUEUE, workflows=[BareSteps])
+    activities = Worker(client, task_queue=NOOP_QUEUE, activities=[bench.noop])
+    async with workflows, activities:
         for concurrency in (1, 50):
             runs = runs_at_1 if concurrency == 1 else 1
             agent: list[float] = []

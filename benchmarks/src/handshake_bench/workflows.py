@@ -6,8 +6,9 @@
   slot until the agent ends.
 - ``PollingAgentCall``: the rejected design (c). One activity starts the agent, then polls
   GetExecution; between polls it gives its slot back (Temporal's retry-as-poll pattern).
-- ``BareSteps``: the floor of an agent loop on this server: N no-op activities in a row on a
-  worker of another process, what each step of an agent costs without any agent.
+- ``BareSteps``: the floor of an agent loop on this server: N no-op activities in a row, each
+  on another task queue than the workflow's (as the agent's run on ``stigma-ai``, so no eager
+  dispatch), what each step of an agent costs without any agent.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ START_ACTIVITY = "bench_start_agent"
 BLOCKING_ACTIVITY = "bench_wait_blocking"
 POLL_ACTIVITY = "bench_poll_once"
 NOOP_ACTIVITY = "bench_noop"
+NOOP_QUEUE = "bench-steps-activities"
 POLL_INTERVAL = timedelta(milliseconds=500)
 
 
@@ -75,6 +77,9 @@ class BareSteps:
     async def run(self, steps: int) -> int:
         for step in range(steps):
             await workflow.execute_activity(
-                NOOP_ACTIVITY, step, start_to_close_timeout=timedelta(seconds=30)
+                NOOP_ACTIVITY,
+                step,
+                task_queue=NOOP_QUEUE,
+                start_to_close_timeout=timedelta(seconds=30),
             )
         return steps
