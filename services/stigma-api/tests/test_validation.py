@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from agent_contract import AgentSpecData
-from stigma.agent.v1.agent_pb2 import AgentSpec, StartAgentRequest
+from stigma.agent.v1.agent_pb2 import AgentBudget, AgentSpec, StartAgentRequest, ToolSpec
 from stigma_api.validation import (
     MAX_KEY_BYTES,
     MAX_NAME_BYTES,
@@ -205,3 +206,89 @@ def test_bad_execution_ids(execution_id: str, problem: str) -> None:
     assert caught.value.field == "execution_id"
     assert str(caught.value).startswith("execution_id: ")
     assert problem in str(caught.value)
+
+
+def spec_with(**fields: object) -> AgentSpec:
+    base = AgentSpec(input="hi", model="scripted:echo")
+    for name, value in fields.items():
+        if name in ("tools",):
+            base.tools.extend(value)  # type: ignore[arg-type]
+        elif name == "budget":
+            base.budget.CopyFrom(value)  # type: ignore[arg-type]
+        elif name == "parameters":
+            base.parameters.update(value)  # type: ignore[arg-type]
+        else:
+            setattr(base, name, value)
+    return base
+
+
+def test_tools_and_budget_become_grants_and_a_budget() -> None:
+    spec = validate_spec(
+        spec_with(
+            tools=[
+                ToolSpec(name="think"),
+                ToolSpec(name="run_workflow", requires_approval=True, allow=["summarize-document"]),
+                ToolSpec(name="mcp:files/read_file"),
+            ],
+            budget=AgentBudget(max_tool_calls=5, max_cost_usd="0.25"),
+        ),
+        LIMITS,
+    )
+    assert [(g.name, g.requires_approval, g.allow) for g in spec.tools] == [
+        ("think", False, []),
+        ("run_workflow", True, ["summarize-document"]),
+        ("mcp:files/read_file", False, []),
+    ]
+    assert (spec.budget.max_tool_calls, spec.budget.max_cost_usd) == (5, "0.25")
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "problem"),
+    [
+        (spec_with(tools=[ToolSpec(name="shell")]), "spec.tools[0].name", "unknown tool"),
+        (
+            spec_with(tools=[ToolSpec(name="think"), ToolSpec(name="think")]),
+            "spec.tools[1].name",
+            "listed twice",
+        ),
+        (spec_with(tools=[ToolSpec(name="mcp:Files")]), "spec.tools[0].name", "mcp:<server>"),
+        (spec_with(tools=[ToolSpec(name="run_workflow")]), "spec.tools[0].allow", "workflow types"),
+        (
+            spec_with(tools=[ToolSpec(name="http_fetch", allow=["a\nb"])]),
+            "spec.tools[0].allow[0]",
+            "line breaks",
+        ),
+        (spec_with(parameters={"temperature": "hot"}), "spec.parameters.temperature", "a number"),
+        (spec_with(parameters={"max_tokens": "0"}), "spec.parameters.max_tokens", "between"),
+        (
+            spec_with(budget=AgentBudget(max_cost_usd="a lot")),
+            "spec.budget.max_cost_usd",
+            "decimal",
+        ),
+        (spec_with(budget=AgentBudget(max_cost_usd="-1")), "spec.budget.max_cost_usd", "positive"),
+        (
+            spec_with(budget=AgentBudget(max_tool_calls=-1)),
+            "spec.budget.max_tool_calls",
+            "negative",
+        ),
+        (
+            spec_with(budget=AgentBudget(max_duration=Duration(seconds=-5))),
+            "spec.budget.max_duration",
+            "between",
+        ),
+    ],
+)
+def test_bad_tools_budgets_and_settings_are_refused_naming_the_field(
+    spec: AgentSpec, field: str, problem: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        validate_spec(spec, LIMITS)
+    assert refused.value.field == field
+    assert problem in str(refused.value)
+
+
+def test_mcp_servers_are_checked_against_the_operators_configuration() -> None:
+    limits = Limits(**{**LIMITS.__dict__, "mcp_servers": frozenset({"files"})})
+    validate_spec(spec_with(tools=[ToolSpec(name="mcp:files")]), limits)
+    with pytest.raises(InvalidRequest, match="configured: files"):
+        validate_spec(spec_with(tools=[ToolSpec(name="mcp:search")]), limits)
