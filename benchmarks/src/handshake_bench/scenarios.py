@@ -264,10 +264,12 @@ async def _hold(client: Client, calls: int, *, already: int = 0) -> None:
             for _ in range(calls)
         ],
     )
-    ready_by = time.monotonic() + 600
+    # Half a second per call at least: a slow machine starts 2,000 agents in more than 600 s.
+    allowed = max(600.0, 0.5 * (already + calls))
+    ready_by = time.monotonic() + allowed
     while await _count_running_agents(client, "held-") < already + calls:
         if time.monotonic() > ready_by:
-            raise TimeoutError(f"{already + calls} agents did not all start within 600 s")
+            raise TimeoutError(f"{already + calls} agents did not all start within {allowed:.0f} s")
         await asyncio.sleep(1)
 
 
