@@ -208,17 +208,16 @@ def test_bad_execution_ids(execution_id: str, problem: str) -> None:
     assert problem in str(caught.value)
 
 
-def spec_with(**fields: object) -> AgentSpec:
-    base = AgentSpec(input="hi", model="scripted:echo")
-    for name, value in fields.items():
-        if name in ("tools",):
-            base.tools.extend(value)  # type: ignore[arg-type]
-        elif name == "budget":
-            base.budget.CopyFrom(value)  # type: ignore[arg-type]
-        elif name == "parameters":
-            base.parameters.update(value)  # type: ignore[arg-type]
-        else:
-            setattr(base, name, value)
+def spec_with(
+    *,
+    tools: list[ToolSpec] | None = None,
+    budget: AgentBudget | None = None,
+    parameters: dict[str, str] | None = None,
+) -> AgentSpec:
+    base = AgentSpec(input="hi", model="scripted:echo", parameters=parameters or {})
+    base.tools.extend(tools or [])
+    if budget is not None:
+        base.budget.CopyFrom(budget)
     return base
 
 
