@@ -14,8 +14,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 
-from agent_contract import ZIGFLOW_TASK_QUEUE
+from agent_contract import ZIGFLOW_TASK_QUEUE, caller_request_id
 from callback_token import CallbackSigner, KeyRing
+from stigma.agent.v1 import agent_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 _TESTS = Path(__file__).resolve().parent
@@ -73,8 +74,17 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+# The spec signed_token binds a token to by default (the one the tests send with it).
+TOKEN_SPEC = agent_pb2.AgentSpec(name="t", input="hello", model="scripted:echo")
+
+
 def signed_token(keys: str, **overrides: object) -> bytes:
-    """A callback token signed with ``keys`` for a made-up caller; overrides edit any field."""
+    """A callback token signed with ``keys`` for a made-up caller; overrides edit any field.
+
+    It is bound as zigflow binds it: to the request id of the activity it names
+    (:func:`caller_request_id`, unless ``request_id`` is given) and to ``spec``
+    (default :data:`TOKEN_SPEC`).
+    """
     fields: dict[str, object] = {
         "namespace": "default",
         "workflow_id": "caller",
@@ -83,6 +93,15 @@ def signed_token(keys: str, **overrides: object) -> bytes:
         "attempt": 1,
         "task_token": b"not-a-real-task-token",
         "valid_for": timedelta(hours=1),
+        "spec": TOKEN_SPEC,
     }
     fields.update(overrides)
+    fields.setdefault(
+        "request_id",
+        caller_request_id(
+            workflow_id=str(fields["workflow_id"]),
+            run_id=str(fields["run_id"]),
+            activity_id=str(fields["activity_id"]),
+        ),
+    )
     return CallbackSigner(KeyRing.parse(keys)).sign(**fields)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from agent_contract import AGENT_WORKFLOW
+from agent_contract import AGENT_WORKFLOW, caller_request_id
 from callback_token import CallbackSigner, KeyRing
 from devstack import SERVICES
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -21,22 +21,31 @@ from tests.support import eventually, start_dsl, unique
 SPEC = agent_pb2.AgentSpec(name="metered", input="count me", model="scripted:echo")
 
 
-def _token(keys: str, *, now: datetime | None = None) -> bytes:
-    """A validly signed envelope around a task token that Temporal does not know."""
+def _token(keys: str, request_id: str, *, now: datetime | None = None) -> bytes:
+    """A validly signed envelope around a task token that Temporal does not know, bound to
+    ``request_id`` (made by :func:`_caller_request_id`) and SPEC."""
+    workflow_id, run_id, activity_id = request_id.split("/")
     return CallbackSigner(KeyRing.parse(keys)).sign(
         namespace="default",
-        workflow_id=unique("nobody"),
-        run_id="run",
-        activity_id="1",
+        workflow_id=workflow_id,
+        run_id=run_id,
+        activity_id=activity_id,
         attempt=1,
         task_token=b"not-a-task-token",
+        request_id=request_id,
+        spec=SPEC,
         valid_for=timedelta(hours=1),
         now=now,
     )
 
 
+def _caller_request_id() -> str:
+    """The request id of a made-up caller's call: a token is only valid with its own."""
+    return caller_request_id(workflow_id=unique("nobody"), run_id="run", activity_id="1")
+
+
 def _tampered(keys: str) -> bytes:
-    signed = SignedCallback.FromString(_token(keys))
+    signed = SignedCallback.FromString(_token(keys, _caller_request_id()))
     return SignedCallback(
         target=signed.target + b"\x00", key_id=signed.key_id, signature=signed.signature
     ).SerializeToString()
@@ -72,7 +81,7 @@ async def test_every_metric_counts_successes_failures_rejections_and_stale_callb
 
         # Fire-and-forget, then a late token for that finished run: its stored outcome is
         # redelivered to a caller Temporal does not know, so the callback is stale.
-        request_id = unique("ff")
+        request_id = _caller_request_id()
         ack = await stigma.StartAgent(agent_pb2.StartAgentRequest(request_id=request_id, spec=SPEC))
 
         async def finished() -> bool:
@@ -81,7 +90,9 @@ async def test_every_metric_counts_successes_failures_rejections_and_stale_callb
         await eventually(finished)
         late = await stigma.StartAgent(
             agent_pb2.StartAgentRequest(
-                request_id=request_id, spec=SPEC, callback_token=_token(stack.callback_keys)
+                request_id=request_id,
+                spec=SPEC,
+                callback_token=_token(stack.callback_keys, request_id),
             )
         )
         assert late.already_running
@@ -89,7 +100,11 @@ async def test_every_metric_counts_successes_failures_rejections_and_stale_callb
         # Two refused tokens: a tampered one and an expired one.
         for token in (
             _tampered(stack.callback_keys),
-            _token(stack.callback_keys, now=datetime.now(UTC) - timedelta(hours=2)),
+            _token(
+                stack.callback_keys,
+                _caller_request_id(),
+                now=datetime.now(UTC) - timedelta(hours=2),
+            ),
         ):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stigma.StartAgent(

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from agent_contract import AgentRunInput
+from agent_contract import AgentRunInput, caller_request_id
 from callback_token import CallbackSigner, KeyRing
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -47,21 +47,22 @@ async def test_tokens_never_appear_in_logs_or_reads(
 
     # ... and a token we hand over ourselves, so the exact envelope bytes are known.
     own_task_token = b"task-token-" + unique("secret").encode()
+    spec = agent_pb2.AgentSpec(input="hello", model="scripted:echo")
+    outsider = unique("outsider")
+    request_id = caller_request_id(workflow_id=outsider, run_id="run", activity_id="1")
     envelope = CallbackSigner(KeyRing.parse(stack.callback_keys)).sign(
         namespace="default",
-        workflow_id="outsider",
+        workflow_id=outsider,
         run_id="run",
         activity_id="1",
         attempt=1,
         task_token=own_task_token,
+        request_id=request_id,
+        spec=spec,
         valid_for=timedelta(minutes=5),
     )
     ack = await stigma.StartAgent(
-        agent_pb2.StartAgentRequest(
-            request_id=unique("secret"),
-            spec=agent_pb2.AgentSpec(input="hello", model="scripted:echo"),
-            callback_token=envelope,
-        )
+        agent_pb2.StartAgentRequest(request_id=request_id, spec=spec, callback_token=envelope)
     )
 
     async def delivered_or_stale() -> bool:

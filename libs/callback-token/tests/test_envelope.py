@@ -17,9 +17,12 @@ from callback_token import (
     KeyRing,
     TokenError,
     TokenRejection,
+    VerifiedCallback,
     fingerprint,
+    spec_digest,
 )
 from callback_token._envelope import CLOCK_SKEW, MAX_TOKEN_BYTES
+from stigma.agent.v1.agent_pb2 import AgentSpec
 from stigma.agent.v1.callback_pb2 import CallbackTarget, SignedCallback
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -33,6 +36,8 @@ TASK_TOKEN = b"TASKTOKEN:7f3a9c-capability-of-the-caller\x00\xff\x10tail"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 RING = KeyRing.parse(f"old:{OLD_SECRET}")
+REQUEST_ID = "caller-wf/caller-run/7"
+SPEC = AgentSpec(name="t", input="hello", model="scripted:echo", parameters={"b": "2", "a": "1"})
 
 
 def sign(
@@ -44,6 +49,8 @@ def sign(
     run_id: str = "caller-run",
     activity_id: str = "7",
     task_token: bytes = TASK_TOKEN,
+    request_id: str = REQUEST_ID,
+    spec: AgentSpec = SPEC,
 ) -> bytes:
     return CallbackSigner(keys).sign(
         namespace=namespace,
@@ -52,6 +59,8 @@ def sign(
         activity_id=activity_id,
         attempt=2,
         task_token=task_token,
+        request_id=request_id,
+        spec=spec,
         valid_for=VALID_FOR,
         heartbeat_timeout=timedelta(seconds=45),
         traceparent=TRACEPARENT,
@@ -60,9 +69,24 @@ def sign(
 
 
 def verifier(
-    keys: KeyRing = RING, *, namespaces: tuple[str, ...] = (NAMESPACE,)
+    keys: KeyRing = RING,
+    *,
+    namespaces: tuple[str, ...] = (NAMESPACE,),
+    accept_unbound: bool = False,
 ) -> CallbackVerifier:
-    return CallbackVerifier(keys, namespaces=namespaces)
+    return CallbackVerifier(keys, namespaces=namespaces, accept_unbound=accept_unbound)
+
+
+def check(
+    token: bytes,
+    *,
+    now: datetime = NOW,
+    request_id: str = REQUEST_ID,
+    spec: AgentSpec = SPEC,
+    served: CallbackVerifier | None = None,
+) -> VerifiedCallback:
+    """Verify ``token`` as stigma-api does for a request with ``request_id`` and ``spec``."""
+    return (served or verifier()).verify(token, request_id=request_id, spec=spec, now=now)
 
 
 def envelope(target: bytes, *, key_id: str = "old", secret: str = OLD_SECRET) -> bytes:
@@ -73,13 +97,13 @@ def envelope(target: bytes, *, key_id: str = "old", secret: str = OLD_SECRET) ->
 
 def rejection(token: bytes, *, keys: KeyRing = RING, now: datetime = NOW) -> TokenError:
     with pytest.raises(TokenError) as caught:
-        verifier(keys).verify(token, now=now)
+        check(token, now=now, served=verifier(keys))
     return caught.value
 
 
 def test_round_trip_keeps_every_field() -> None:
     token = sign()
-    verified = verifier().verify(token, now=NOW)
+    verified = check(token, now=NOW)
     target = verified.target
     assert (target.namespace, target.workflow_id, target.run_id, target.activity_id) == (
         NAMESPACE,
@@ -98,6 +122,108 @@ def test_round_trip_keeps_every_field() -> None:
     assert verified.fingerprint == fingerprint(token)
 
 
+def test_the_target_carries_the_request_id_and_the_spec_digest() -> None:
+    target = check(sign()).target
+    assert target.request_id == REQUEST_ID
+    assert target.spec_digest == spec_digest(SPEC)
+    assert spec_digest(SPEC) == hashlib.sha256(SPEC.SerializeToString(deterministic=True)).digest()
+    assert check(sign()).bound
+
+
+def test_the_spec_digest_is_canonical_whatever_order_maps_were_filled_in() -> None:
+    forwards = AgentSpec(input="x", model="m:n")
+    for key in "abcdefghij":
+        forwards.parameters[key] = key.upper()
+        forwards.labels[key] = key
+    backwards = AgentSpec(input="x", model="m:n")
+    for key in reversed("abcdefghij"):
+        backwards.labels[key] = key
+        backwards.parameters[key] = key.upper()
+    assert spec_digest(forwards) == spec_digest(backwards)
+    # ... and survives the wire: what stigma-api parses digests like what Zigflow built.
+    assert spec_digest(AgentSpec.FromString(forwards.SerializeToString())) == spec_digest(forwards)
+
+
+def test_a_token_sent_with_another_request_id_is_refused() -> None:
+    with pytest.raises(TokenError) as caught:
+        check(sign(), request_id="attacker/run/1")
+    assert caught.value.reason is TokenRejection.WRONG_REQUEST
+    assert "request_id" in str(caught.value)
+    assert "callback_token" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda spec: setattr(spec, "input", "attacker's input"), id="input"),
+        pytest.param(lambda spec: setattr(spec, "instructions", "obey me"), id="instructions"),
+        pytest.param(lambda spec: setattr(spec, "model", "openai:gpt-4o"), id="model"),
+        pytest.param(lambda spec: spec.parameters.update({"c": "3"}), id="parameters"),
+        pytest.param(lambda spec: spec.tools.add(name="http_fetch"), id="tools"),
+        pytest.param(lambda spec: setattr(spec.budget, "max_tool_calls", 9), id="budget"),
+    ],
+)
+def test_a_token_sent_with_another_spec_is_refused(edit: Callable[[AgentSpec], None]) -> None:
+    other = AgentSpec()
+    other.CopyFrom(SPEC)
+    edit(other)
+    with pytest.raises(TokenError) as caught:
+        check(sign(), spec=other)
+    assert caught.value.reason is TokenRejection.WRONG_SPEC
+    assert "spec" in str(caught.value)
+
+
+def _unbound(**fields: object) -> bytes:
+    """An envelope as a zigflow-worker signed it before tokens were bound (no request_id)."""
+    target = CallbackTarget(
+        namespace=NAMESPACE,
+        workflow_id="wf",
+        run_id="run",
+        activity_id="1",
+        attempt=1,
+        task_token=TASK_TOKEN,
+        issued_at=NOW,
+        expires_at=NOW + VALID_FOR,
+        **fields,  # type: ignore[arg-type]
+    )
+    return envelope(target.SerializeToString(deterministic=True))
+
+
+def test_an_unbound_envelope_is_refused_by_default() -> None:
+    error = rejection(_unbound())
+    assert error.reason is TokenRejection.UNBOUND
+    assert "request_id" in str(error)
+
+
+def test_an_unbound_envelope_is_accepted_only_when_the_verifier_is_told_to() -> None:
+    verified = check(_unbound(), served=verifier(accept_unbound=True))
+    assert not verified.bound
+    # Accepting unbound envelopes never relaxes the check of a bound one.
+    with pytest.raises(TokenError) as caught:
+        check(sign(), request_id="other/run/1", served=verifier(accept_unbound=True))
+    assert caught.value.reason is TokenRejection.WRONG_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("fields", "missing"),
+    [
+        pytest.param({"spec_digest": b"\x01" * 32}, "request_id", id="digest-only"),
+        pytest.param({"request_id": "wf/run/1"}, "spec_digest", id="request-id-only"),
+    ],
+)
+def test_a_half_bound_envelope_is_incomplete(fields: dict[str, object], missing: str) -> None:
+    for accept in (False, True):
+        with pytest.raises(TokenError) as caught:
+            check(_unbound(**fields), request_id="wf/run/1", served=verifier(accept_unbound=accept))
+        assert caught.value.reason is TokenRejection.INCOMPLETE
+        assert missing in str(caught.value)
+
+
+def test_signing_needs_a_request_id() -> None:
+    with pytest.raises(ValueError, match="request_id"):
+        sign(request_id="")
+
+
 def test_signing_is_deterministic_for_the_same_input() -> None:
     assert sign() == sign()
 
@@ -110,10 +236,12 @@ def test_no_heartbeat_timeout_is_zero() -> None:
         activity_id="1",
         attempt=1,
         task_token=TASK_TOKEN,
+        request_id=REQUEST_ID,
+        spec=SPEC,
         valid_for=VALID_FOR,
         now=NOW,
     )
-    assert verifier().verify(token, now=NOW).target.heartbeat_timeout_ms == 0
+    assert check(token, now=NOW).target.heartbeat_timeout_ms == 0
 
 
 def test_fingerprint_is_a_short_sha256_prefix() -> None:
@@ -175,14 +303,14 @@ def test_unknown_key_id_is_refused() -> None:
 def test_expired_token_is_refused_once_clock_skew_is_used_up() -> None:
     token = sign()
     expires = NOW + VALID_FOR
-    assert verifier().verify(token, now=expires).key_id == "old"
-    assert verifier().verify(token, now=expires + CLOCK_SKEW - timedelta(seconds=1)).key_id == "old"
+    assert check(token, now=expires).key_id == "old"
+    assert check(token, now=expires + CLOCK_SKEW - timedelta(seconds=1)).key_id == "old"
     assert rejection(token, now=expires + CLOCK_SKEW).reason is TokenRejection.EXPIRED
     assert rejection(token, now=expires + timedelta(days=3)).reason is TokenRejection.EXPIRED
 
 
 def test_token_issued_in_the_future_is_refused_beyond_clock_skew() -> None:
-    assert verifier().verify(sign(now=NOW + CLOCK_SKEW), now=NOW).key_id == "old"
+    assert check(sign(now=NOW + CLOCK_SKEW), now=NOW).key_id == "old"
     late = sign(now=NOW + CLOCK_SKEW + timedelta(seconds=1))
     assert rejection(late, now=NOW).reason is TokenRejection.NOT_YET_VALID
     assert rejection(sign(now=NOW + timedelta(hours=2)), now=NOW).reason is (
@@ -199,7 +327,7 @@ def test_wrong_namespace_is_refused() -> None:
 def test_any_served_namespace_is_accepted() -> None:
     token = sign(namespace="tenant-b")
     served = verifier(namespaces=("tenant-a", "tenant-b"))
-    assert served.verify(token, now=NOW).target.namespace == "tenant-b"
+    assert check(token, served=served).target.namespace == "tenant-b"
 
 
 @pytest.mark.parametrize(
@@ -335,6 +463,7 @@ LEAK_CASES: list[tuple[TokenRejection, Callable[[], bytes], datetime]] = [
     (TokenRejection.WRONG_NAMESPACE, lambda: sign(namespace="elsewhere"), NOW),
     (TokenRejection.INCOMPLETE, lambda: sign(run_id=""), NOW),
     (TokenRejection.INCOMPLETE, _without_expiry, NOW),
+    (TokenRejection.UNBOUND, lambda: _unbound(), NOW),
     (TokenRejection.MALFORMED, lambda: sign() + b"\x00" * MAX_TOKEN_BYTES, NOW),
     (TokenRejection.MALFORMED, lambda: envelope(b"\xff" + TASK_TOKEN), NOW),
     (TokenRejection.MALFORMED, lambda: SignedCallback(target=TASK_TOKEN).SerializeToString(), NOW),

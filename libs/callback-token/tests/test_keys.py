@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +15,14 @@ from callback_token import (
     KeyRingError,
     TokenError,
     TokenRejection,
+    load_key_ring,
 )
+from stigma.agent.v1.agent_pb2 import AgentSpec
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 OLD = "old-secret-0123456789abcdef"
 NEW = "new-secret-fedcba9876543210"
+SPEC = AgentSpec(input="hello", model="scripted:echo")
 
 
 def _sign(keys: KeyRing) -> bytes:
@@ -28,13 +33,16 @@ def _sign(keys: KeyRing) -> bytes:
         activity_id="1",
         attempt=1,
         task_token=b"task-token",
+        request_id="wf/run/1",
+        spec=SPEC,
         valid_for=timedelta(hours=1),
         now=NOW,
     )
 
 
 def _verify(keys: KeyRing, token: bytes) -> str:
-    return CallbackVerifier(keys, namespaces=["default"]).verify(token, now=NOW).key_id
+    verifier = CallbackVerifier(keys, namespaces=["default"])
+    return verifier.verify(token, request_id="wf/run/1", spec=SPEC, now=NOW).key_id
 
 
 def test_parse_keeps_order_and_the_first_key_signs() -> None:
@@ -137,3 +145,72 @@ def test_same_key_id_with_another_secret_is_a_bad_signature() -> None:
     with pytest.raises(TokenError) as caught:
         _verify(KeyRing.parse(f"old:{NEW}"), token)
     assert caught.value.reason is TokenRejection.BAD_SIGNATURE
+
+
+def _key_file(tmp_path: Path, text: str, mode: int) -> Path:
+    path = tmp_path / "callback-keys"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_a_key_file_only_its_owner_reads_is_the_key_ring(tmp_path: Path, mode: int) -> None:
+    path = _key_file(tmp_path, f"new:{NEW}\nold:{OLD}\n", mode)
+    ring = KeyRing.from_file(path)
+    assert list(ring) == ["new", "old"]
+    assert ring.signing_key_id == "new"
+    assert KeyRing.from_file(_key_file(tmp_path, f"new:{NEW},old:{OLD}", 0o600)) == ring
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o644, 0o604, 0o660, 0o606, 0o610, 0o666])
+def test_a_key_file_its_group_or_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
+    path = _key_file(tmp_path, f"old:{OLD}", mode)
+    with pytest.raises(KeyRingError) as caught:
+        KeyRing.from_file(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"{mode:04o}" in message
+    assert OLD not in message
+
+
+def test_a_key_file_is_checked_through_a_symlink(tmp_path: Path) -> None:
+    # A mounted Kubernetes Secret is a symlink to the real file: its target's mode counts.
+    target = _key_file(tmp_path, f"old:{OLD}", 0o644)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(KeyRingError, match="0644"):
+        KeyRing.from_file(link)
+
+
+def test_a_missing_or_bad_key_file_names_the_path_and_never_the_secret(tmp_path: Path) -> None:
+    with pytest.raises(KeyRingError, match="cannot be read"):
+        KeyRing.from_file(tmp_path / "absent")
+    with pytest.raises(KeyRingError, match="not a regular file"):
+        KeyRing.from_file(tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(KeyRingError, match="not a regular file"):
+        KeyRing.from_file(fifo)
+    short = _key_file(tmp_path, "old:short", 0o600)
+    with pytest.raises(KeyRingError) as caught:
+        KeyRing.from_file(short)
+    assert str(short) in str(caught.value)
+    assert "at least 16 bytes" in str(caught.value)
+    assert "short" not in str(caught.value).replace(str(short), "")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file whatever its mode")
+def test_an_unreadable_key_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyRingError, match="cannot be read"):
+        KeyRing.from_file(_key_file(tmp_path, f"old:{OLD}", 0o000))
+
+
+def test_a_service_takes_its_keys_inline_or_from_a_file_but_not_both(tmp_path: Path) -> None:
+    path = _key_file(tmp_path, f"new:{NEW}", 0o600)
+    assert list(load_key_ring(keys="", keys_file=path)) == ["new"]
+    assert list(load_key_ring(keys=f"old:{OLD}", keys_file=None)) == ["old"]
+    with pytest.raises(KeyRingError, match="CALLBACK_KEYS or CALLBACK_KEYS_FILE, not both"):
+        load_key_ring(keys=f"old:{OLD}", keys_file=path)
+    with pytest.raises(KeyRingError, match="required: set CALLBACK_KEYS_FILE"):
+        load_key_ring(keys="", keys_file=None)

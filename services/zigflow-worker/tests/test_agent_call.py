@@ -1,8 +1,10 @@
-"""The pure halves of CallAgent: the spec from a task's ``with`` map and the request id."""
+"""The halves of CallAgent: the spec from a task's ``with`` map, the request id, and the
+token it signs bound to that request id and spec."""
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -11,7 +13,9 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
 from agent_contract import AgentSpecData
-from zigflow.agent_call import _error_type, request_id_for
+from callback_token import CallbackSigner, CallbackVerifier, KeyRing, TokenError, TokenRejection
+from stigma.agent.v1 import agent_pb2
+from zigflow.agent_call import AgentCall, AgentCallActivities, _error_type, request_id_for
 from zigflow.agent_spec import spec_from_arguments
 
 
@@ -134,3 +138,53 @@ def test_start_agent_refusals_map_to_error_types_a_catch_can_match(
     code: grpc.StatusCode, expected: str
 ) -> None:
     assert _error_type(code) == expected
+
+
+class _RecordingStub:
+    """Stands in for stigma-api: keeps the request as the wire delivers it, and ACKs."""
+
+    def __init__(self) -> None:
+        self.requests: list[agent_pb2.StartAgentRequest] = []
+
+    async def StartAgent(
+        self,
+        request: agent_pb2.StartAgentRequest,
+        timeout: float,  # noqa: ASYNC109  (the grpc stub's signature)
+    ) -> agent_pb2.StartAgentResponse:
+        self.requests.append(agent_pb2.StartAgentRequest.FromString(request.SerializeToString()))
+        return agent_pb2.StartAgentResponse(execution_id="agent-x", accepted=True)
+
+
+async def test_the_token_is_bound_to_the_request_id_and_spec_it_travels_with() -> None:
+    keys = KeyRing.parse("k1:" + "s" * 32)
+    stub = _RecordingStub()
+    activities = AgentCallActivities(
+        stub=stub,  # type: ignore[arg-type]
+        signer=CallbackSigner(keys),
+        rpc_timeout=timedelta(seconds=5),
+    )
+    environment = ActivityEnvironment()
+    environment.info = info(workflow_namespace="default", attempt=2)
+    spec = AgentSpecData(
+        input="Why?", model="scripted:echo", parameters={"b": "2", "a": "1"}, labels={"t": "x"}
+    )
+    with pytest.raises(activity._CompleteAsyncError):  # it went pending: raise_complete_async()
+        await environment.run(activities.call_agent, AgentCall(spec=spec))
+
+    (request,) = stub.requests
+    assert request.request_id == "order-42/run-1/3"
+    verifier = CallbackVerifier(keys, namespaces=["default"])
+    verified = verifier.verify(
+        request.callback_token, request_id=request.request_id, spec=request.spec
+    )
+    assert verified.bound
+    assert verified.target.request_id == request.request_id
+    assert (verified.target.workflow_id, verified.target.activity_id) == ("order-42", "3")
+    assert verified.target.attempt == 2
+
+    other = agent_pb2.AgentSpec()
+    other.CopyFrom(request.spec)
+    other.input = "something else"
+    with pytest.raises(TokenError) as refused:
+        verifier.verify(request.callback_token, request_id=request.request_id, spec=other)
+    assert refused.value.reason is TokenRejection.WRONG_SPEC

@@ -32,6 +32,7 @@ from agent_contract._names import (
     STATUS_QUERY,
     ZIGFLOW_TASK_QUEUE,
     agent_workflow_id,
+    caller_request_id,
     execution_id_for,
 )
 from agent_contract._parameters import MODEL_SETTINGS, InvalidModelSetting, model_settings
@@ -116,6 +117,7 @@ __all__ = [
     "ToolOutcome",
     "Usage",
     "agent_workflow_id",
+    "caller_request_id",
     "execution_id_for",
     "model_settings",
 ]

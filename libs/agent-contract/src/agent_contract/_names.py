@@ -55,6 +55,13 @@ PENDING_APPROVALS_ATTRIBUTE = "StigmaPendingApprovals"
 _WORKFLOW_ID_PREFIX = "agent-"
 
 
+def caller_request_id(*, workflow_id: str, run_id: str, activity_id: str) -> str:
+    """The request id of a CallAgent call (docs/adr/0002): the same for every attempt of
+    one call, distinct across calls and runs. stigma-api holds a callback token to it: a
+    token is only ever sent with the request id of the activity it names."""
+    return f"{workflow_id}/{run_id}/{activity_id}"
+
+
 def execution_id_for(request_id: str) -> str:
     """Execution ids are derived from request ids, so a replay finds the same run."""
     return _WORKFLOW_ID_PREFIX + request_id

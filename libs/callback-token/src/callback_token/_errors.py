@@ -13,6 +13,12 @@ class TokenRejection(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     WRONG_NAMESPACE = "wrong_namespace"
     INCOMPLETE = "incomplete"
+    UNBOUND = "unbound"
+    """Signed before tokens were bound to their request (no request_id): docs/adr/0013."""
+    WRONG_REQUEST = "wrong_request"
+    """Issued for another request_id, or its request_id is not its caller's own call."""
+    WRONG_SPEC = "wrong_spec"
+    """Issued for another spec (the SHA-256 of the spec differs)."""
 
 
 class TokenError(ValueError):

@@ -47,6 +47,11 @@ class DecisionRefused(ValueError):
     """The run refused a tool-call decision (nothing waits with that id); says why."""
 
 
+class SpecMismatch(ValueError):
+    """A callback was sent for a request id whose run was started with another spec: it
+    must not receive that run's outcome (docs/adr/0013)."""
+
+
 @dataclass(frozen=True)
 class Accepted:
     execution_id: str
@@ -112,6 +117,7 @@ class Executions:
             )
         except WorkflowAlreadyStartedError:
             if callback is not None:
+                await self._check_same_spec(execution_id, spec)
                 await self._reattach(execution_id, callback)
             return Accepted(execution_id=execution_id, already_running=True)
         self._admission.admitted()
@@ -125,6 +131,27 @@ class Executions:
                 return False
             raise
         return True
+
+    async def _check_same_spec(self, execution_id: str, spec: AgentSpecData) -> None:
+        """Refuse to attach a callback to a run started with another spec.
+
+        The token is bound to this request's spec, but the run under this request id may
+        have been started first by someone else (fire-and-forget with a request id guessed
+        from the caller's ids): its outcome is not what the caller asked for. One history
+        read, on re-attaches only (a retried attempt, a replay); the run's start input holds
+        its spec, a continued run's too.
+        """
+        started = self._handle(execution_id).fetch_history_events(page_size=1)
+        async for event in started:
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            (run,) = await self._client.data_converter.decode(payloads, [AgentRunInput])
+            if isinstance(run, AgentRunInput) and run.spec == spec:
+                return
+            break
+        raise SpecMismatch(
+            f"callback_token: execution {execution_id} runs another spec than this request's "
+            "(the request id was first used with a different spec); not attached"
+        )
 
     async def _reattach(self, execution_id: str, callback: CallbackRef) -> None:
         handle = self._handle(execution_id)

@@ -58,6 +58,12 @@ class ApiMetrics:
             ["reason"],
             registry=registry,
         )
+        self.unbound_accepted = Counter(
+            "stigma_unbound_tokens_accepted",
+            "Callback tokens without a request binding accepted under "
+            "STIGMA_API_ACCEPT_UNBOUND_TOKENS (a rolling deploy; docs/adr/0013)",
+            registry=registry,
+        )
         self.pending_calls = Gauge(
             "stigma_pending_agent_calls",
             "Callers' activities waiting for an agent's callback past their first heartbeat "

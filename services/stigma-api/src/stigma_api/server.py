@@ -46,7 +46,11 @@ async def serve(settings: ApiSettings) -> None:
                     refresh=settings.admission_refresh,
                 ),
             ),
-            verifier=CallbackVerifier(settings.keyring, namespaces=namespaces),
+            verifier=CallbackVerifier(
+                settings.keyring,
+                namespaces=namespaces,
+                accept_unbound=settings.accept_unbound_tokens,
+            ),
             limits=Limits(
                 providers=settings.provider_names,
                 max_input_bytes=settings.max_input_bytes,
@@ -58,6 +62,7 @@ async def serve(settings: ApiSettings) -> None:
             ),
             watch_interval=settings.watch_poll_interval,
             on_token_rejected=metrics.rejected,
+            on_unbound_token=metrics.unbound_accepted.inc,
         )
         server = grpc.aio.server(
             interceptors=[

@@ -12,13 +12,19 @@ import grpc
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agent_contract import ToolDecision
-from callback_token import CallbackVerifier, TokenError, TokenRejection
+from agent_contract import ToolDecision, caller_request_id
+from callback_token import CallbackVerifier, TokenError, TokenRejection, VerifiedCallback
 from service_kit import log_context
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_api.admission import AdmissionRefused
 from stigma_api.conversions import execution_to_proto
-from stigma_api.executions import DecisionRefused, ExecutionNotFound, Executions, callback_ref
+from stigma_api.executions import (
+    DecisionRefused,
+    ExecutionNotFound,
+    Executions,
+    SpecMismatch,
+    callback_ref,
+)
 from stigma_api.validation import (
     InvalidRequest,
     Limits,
@@ -41,8 +47,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         limits: Limits,
         watch_interval: timedelta,
         on_token_rejected: Callable[[TokenRejection], None] | None = None,
+        on_unbound_token: Callable[[], None] | None = None,
     ) -> None:
         self._on_token_rejected = on_token_rejected
+        self._on_unbound_token = on_unbound_token
         self._executions = executions
         self._verifier = verifier
         self._limits = limits
@@ -53,8 +61,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     ) -> agent_pb2.StartAgentResponse:
         try:
             spec = validate_start(request, self._limits)
-            token = request.callback_token
-            verified = self._verifier.verify(token) if token else None
+            verified = self._verify(request) if request.callback_token else None
         except (InvalidRequest, TokenError) as err:
             if isinstance(err, TokenError):
                 logger.warning("refused a callback token (%s): %s", err.reason, err)
@@ -65,10 +72,19 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         callback = callback_ref(verified) if verified else None
         fields = {"token_fp": verified.fingerprint} if verified else {}
         with log_context(request_id=request.request_id, **fields):
-            accepted = await self._temporal(
-                context,
-                self._executions.start(request_id=request.request_id, spec=spec, callback=callback),
-            )
+            try:
+                accepted = await self._temporal(
+                    context,
+                    self._executions.start(
+                        request_id=request.request_id, spec=spec, callback=callback
+                    ),
+                )
+            except SpecMismatch as err:
+                logger.warning("refused to attach a callback: %s", err)
+                if self._on_token_rejected is not None:
+                    self._on_token_rejected(TokenRejection.WRONG_SPEC)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+                raise  # unreachable: abort raises
             logger.info(
                 "accepted %s (mode=%s, already_running=%s)",
                 accepted.execution_id,
@@ -80,6 +96,37 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             accepted=True,
             already_running=accepted.already_running,
         )
+
+    def _verify(self, request: agent_pb2.StartAgentRequest) -> VerifiedCallback:
+        """The request's callback token, verified and bound to this very request.
+
+        Beyond the envelope's own checks, the request id must be the one of the call the
+        token names (docs/adr/0002): a token is never sent for another caller's call, so
+        even a validly signed envelope cannot attach one caller's activity to another
+        request (docs/adr/0013).
+        """
+        verified = self._verifier.verify(
+            request.callback_token, request_id=request.request_id, spec=request.spec
+        )
+        target = verified.target
+        own = caller_request_id(
+            workflow_id=target.workflow_id, run_id=target.run_id, activity_id=target.activity_id
+        )
+        if request.request_id != own:
+            raise TokenError(
+                TokenRejection.WRONG_REQUEST,
+                "callback_token names another call: request_id is not the request id "
+                "(workflow_id/run_id/activity_id) of the activity the token names",
+            )
+        if not verified.bound:
+            logger.warning(
+                "accepted an unbound callback token %s (no request_id: signed by a "
+                "zigflow-worker older than token binding; STIGMA_API_ACCEPT_UNBOUND_TOKENS)",
+                verified.fingerprint,
+            )
+            if self._on_unbound_token is not None:
+                self._on_unbound_token()
+        return verified
 
     async def GetExecution(
         self, request: agent_pb2.GetExecutionRequest, context: grpc.aio.ServicerContext

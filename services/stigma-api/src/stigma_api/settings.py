@@ -3,24 +3,37 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from agent_contract import MODEL_PROVIDERS
-from callback_token import KeyRing
+from callback_token import KeyRing, load_key_ring
 from service_kit import ServiceSettings
 
 
 class ApiSettings(ServiceSettings):
-    """Environment of stigma-api (prefix ``STIGMA_API_``, plus the shared CALLBACK_KEYS)."""
+    """Environment of stigma-api (prefix ``STIGMA_API_``, plus the shared CALLBACK_KEYS or
+    CALLBACK_KEYS_FILE)."""
 
     model_config = SettingsConfigDict(env_prefix="STIGMA_API_", extra="ignore", frozen=True)
 
-    listen_address: str = "[::]:50051"
-    """host:port the gRPC server binds."""
-    callback_keys: str = Field(validation_alias="CALLBACK_KEYS", repr=False)
-    """Shared HMAC keys, ``key_id:secret,...``; every key verifies. Required: there is no
-    default secret, so a forgotten setting fails at start-up instead of accepting forgeries."""
+    listen_address: str = "127.0.0.1:50051"
+    """host:port the gRPC server binds: loopback unless told otherwise (the images set
+    ``0.0.0.0:50051``), so a local run is not reachable from the network by accident."""
+    callback_keys: str = Field(default="", validation_alias="CALLBACK_KEYS", repr=False)
+    """Shared HMAC keys, ``key_id:secret,...``; every key verifies. This or
+    CALLBACK_KEYS_FILE is required: there is no default secret, so a forgotten setting fails
+    at start-up instead of accepting forgeries."""
+    callback_keys_file: Path | None = Field(
+        default=None, validation_alias="CALLBACK_KEYS_FILE", validate_default=True
+    )
+    """A file holding the keys (same format), readable by its owner only (refused at
+    start-up otherwise): keeps the key out of the process environment."""
+    accept_unbound_tokens: bool = False
+    """Accept callback tokens signed before tokens were bound to their request (no
+    request_id; a zigflow-worker of an older version). Only during a rolling deploy that
+    cannot upgrade the zigflow-workers first (docs/adr/0013); each one accepted is logged
+    and counted (stigma_unbound_tokens_accepted_total)."""
     callback_namespaces: str = ""
     """Comma-separated Temporal namespaces whose activities this server may complete
     (default: the namespace in TEMPORAL_NAMESPACE)."""
@@ -59,15 +72,15 @@ class ApiSettings(ServiceSettings):
     pending_poll_interval: timedelta = timedelta(seconds=15)
     """How often the pending-agent-call gauges are re-read from Temporal visibility."""
 
-    @field_validator("callback_keys")
+    @field_validator("callback_keys_file")
     @classmethod
-    def _check_keys(cls, value: str) -> str:
-        KeyRing.parse(value)
+    def _check_keys(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        load_key_ring(keys=info.data.get("callback_keys", ""), keys_file=value)
         return value
 
     @property
     def keyring(self) -> KeyRing:
-        return KeyRing.parse(self.callback_keys)
+        return load_key_ring(keys=self.callback_keys, keys_file=self.callback_keys_file)
 
     @field_validator("providers")
     @classmethod

@@ -1,9 +1,9 @@
 """The CallAgent activity: the Zigflow half of the token handshake.
 
-It signs its own task token into a callback envelope, hands it to stigma-api with
-StartAgent and goes pending with ``raise_complete_async()``: no slot, thread or
-memory is held while the agent runs. Stigma completes, fails or cancels this
-activity when the agent ends.
+It signs its own task token into a callback envelope bound to this call (its request id
+and the digest of its spec), hands it to stigma-api with StartAgent and goes pending with
+``raise_complete_async()``: no slot, thread or memory is held while the agent runs.
+Stigma completes, fails or cancels this activity when the agent ends.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from agent_contract import (
     AGENT_REJECTED_ERROR,
     CALL_AGENT_ACTIVITY,
     AgentSpecData,
+    caller_request_id,
 )
 from callback_token import CallbackSigner, fingerprint
 from service_kit import log_context
@@ -61,7 +62,11 @@ class AgentCall:
 
 def request_id_for(info: activity.Info) -> str:
     """Stable across attempts of one call, distinct across calls and across runs."""
-    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+    return caller_request_id(
+        workflow_id=info.workflow_id or "",
+        run_id=info.workflow_run_id or "",
+        activity_id=info.activity_id,
+    )
 
 
 class AgentCallActivities:
@@ -87,6 +92,8 @@ class AgentCallActivities:
                 type=AGENT_REJECTED_ERROR,
                 non_retryable=True,
             )
+        request_id = request_id_for(info)
+        spec = spec_to_proto(call.spec)
         token = self._signer.sign(
             namespace=info.workflow_namespace,
             workflow_id=info.workflow_id,
@@ -94,12 +101,14 @@ class AgentCallActivities:
             activity_id=info.activity_id,
             attempt=info.attempt,
             task_token=info.task_token,
+            request_id=request_id,
+            spec=spec,
             valid_for=info.start_to_close_timeout or DEFAULT_VALIDITY,
             heartbeat_timeout=info.heartbeat_timeout,
             traceparent=_current_traceparent(),
         )
         request = agent_pb2.StartAgentRequest(
-            request_id=request_id_for(info), spec=spec_to_proto(call.spec), callback_token=token
+            request_id=request_id, spec=spec, callback_token=token
         )
         with log_context(token_fp=fingerprint(token)):
             try:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from callback_token import KeyRing
+from callback_token import KeyRing, load_key_ring
 from egress_policy import DEFAULT_MAX_RESPONSE_BYTES, EgressPolicy
 from service_kit import ServiceSettings
 from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
@@ -14,7 +14,8 @@ from zigflow.stigma_channel import StigmaTls
 
 
 class ZigflowSettings(ServiceSettings):
-    """Environment of the zigflow-worker (prefix ``ZIGFLOW_``, plus the shared CALLBACK_KEYS)."""
+    """Environment of the zigflow-worker (prefix ``ZIGFLOW_``, plus the shared CALLBACK_KEYS or
+    CALLBACK_KEYS_FILE)."""
 
     model_config = SettingsConfigDict(env_prefix="ZIGFLOW_", extra="ignore", frozen=True)
 
@@ -32,8 +33,15 @@ class ZigflowSettings(ServiceSettings):
     """PEM private key of the client certificate."""
     stigma_tls_server_name: str = ""
     """Name expected in stigma-api's certificate when the address's host differs."""
-    callback_keys: str = Field(validation_alias="CALLBACK_KEYS", repr=False)
-    """Shared HMAC keys, ``key_id:secret,...``; the first one signs. Required."""
+    callback_keys: str = Field(default="", validation_alias="CALLBACK_KEYS", repr=False)
+    """Shared HMAC keys, ``key_id:secret,...``; the first one signs. This or
+    CALLBACK_KEYS_FILE is required. Removed from the process environment once read
+    (``zigflow.environment``), so no workflow expression can read it."""
+    callback_keys_file: Path | None = Field(
+        default=None, validation_alias="CALLBACK_KEYS_FILE", validate_default=True
+    )
+    """A file holding the keys (same format), readable by its owner only (refused at
+    start-up otherwise)."""
     max_concurrent_activities: int = 100
     """Activity slots. A pending agent call holds none, so this can stay small."""
     max_cached_workflows: int = 100
@@ -80,15 +88,15 @@ class ZigflowSettings(ServiceSettings):
             raise ValueError(f"{value} is not a folder")
         return value
 
-    @field_validator("callback_keys")
+    @field_validator("callback_keys_file")
     @classmethod
-    def _check_keys(cls, value: str) -> str:
-        KeyRing.parse(value)
+    def _check_keys(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        load_key_ring(keys=info.data.get("callback_keys", ""), keys_file=value)
         return value
 
     @property
     def keyring(self) -> KeyRing:
-        return KeyRing.parse(self.callback_keys)
+        return load_key_ring(keys=self.callback_keys, keys_file=self.callback_keys_file)
 
     @property
     def stigma_tls_config(self) -> StigmaTls:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estigma/agent/v1/callback.proto\x12\x0fstigma.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n\x0e\x43\x61llbackTarget\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x12\n\ntask_token\x18\x06 \x01(\x0c\x12-\n\tissued_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btraceparent\x18\t \x01(\t\x12\x1c\n\x14heartbeat_timeout_ms\x18\n \x01(\x03\"C\n\x0eSignedCallback\x12\x0e\n\x06target\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1estigma/agent/v1/callback.proto\x12\x0fstigma.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x02\n\x0e\x43\x61llbackTarget\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61\x63tivity_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x12\n\ntask_token\x18\x06 \x01(\x0c\x12-\n\tissued_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btraceparent\x18\t \x01(\t\x12\x1c\n\x14heartbeat_timeout_ms\x18\n \x01(\x03\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x13\n\x0bspec_digest\x18\x0c \x01(\x0c\"C\n\x0eSignedCallback\x12\x0e\n\x06target\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stigma.agent.v1.callback_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CALLBACKTARGET']._serialized_start=85
-  _globals['_CALLBACKTARGET']._serialized_end=361
-  _globals['_SIGNEDCALLBACK']._serialized_start=363
-  _globals['_SIGNEDCALLBACK']._serialized_end=430
+  _globals['_CALLBACKTARGET']._serialized_end=402
+  _globals['_SIGNEDCALLBACK']._serialized_start=404
+  _globals['_SIGNEDCALLBACK']._serialized_end=471
 # @@protoc_insertion_point(module_scope)

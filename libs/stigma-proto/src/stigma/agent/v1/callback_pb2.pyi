@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CallbackTarget(_message.Message):
-    __slots__ = ("namespace", "workflow_id", "run_id", "activity_id", "attempt", "task_token", "issued_at", "expires_at", "traceparent", "heartbeat_timeout_ms")
+    __slots__ = ("namespace", "workflow_id", "run_id", "activity_id", "attempt", "task_token", "issued_at", "expires_at", "traceparent", "heartbeat_timeout_ms", "request_id", "spec_digest")
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,8 @@ class CallbackTarget(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_DIGEST_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     workflow_id: str
     run_id: str
@@ -30,7 +32,9 @@ class CallbackTarget(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     traceparent: str
     heartbeat_timeout_ms: int
-    def __init__(self, namespace: _Optional[str] = ..., workflow_id: _Optional[str] = ..., run_id: _Optional[str] = ..., activity_id: _Optional[str] = ..., attempt: _Optional[int] = ..., task_token: _Optional[bytes] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., traceparent: _Optional[str] = ..., heartbeat_timeout_ms: _Optional[int] = ...) -> None: ...
+    request_id: str
+    spec_digest: bytes
+    def __init__(self, namespace: _Optional[str] = ..., workflow_id: _Optional[str] = ..., run_id: _Optional[str] = ..., activity_id: _Optional[str] = ..., attempt: _Optional[int] = ..., task_token: _Optional[bytes] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., traceparent: _Optional[str] = ..., heartbeat_timeout_ms: _Optional[int] = ..., request_id: _Optional[str] = ..., spec_digest: _Optional[bytes] = ...) -> None: ...
 
 class SignedCallback(_message.Message):
     __slots__ = ("target", "key_id", "signature")
