@@ -11,6 +11,7 @@ from callback_token import CallbackVerifier
 from service_kit import Telemetry, connect_temporal, temporal_namespace, wait_for_shutdown
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_api.admission import Admission
+from stigma_api.decoding import RequestDecodingInterceptor
 from stigma_api.executions import Executions
 from stigma_api.metrics import ApiMetrics, PendingCallsReader, StartAgentMetricsInterceptor
 from stigma_api.servicer import AgentService
@@ -66,6 +67,8 @@ async def serve(settings: ApiSettings) -> None:
         )
         server = grpc.aio.server(
             interceptors=[
+                # First: a request that does not decode is refused before anything else runs.
+                RequestDecodingInterceptor(),
                 *telemetry.grpc_server_interceptors(),
                 StartAgentMetricsInterceptor(metrics),
             ]
