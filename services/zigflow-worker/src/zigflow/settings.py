@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 from callback_token import KeyRing, load_key_ring
 from egress_policy import DEFAULT_MAX_RESPONSE_BYTES, EgressPolicy
 from service_kit import ServiceSettings
+from stigma_wire import CallerCredentials, CredentialsError
 from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
 from zigflow.stigma_channel import StigmaTls
 
@@ -33,6 +34,15 @@ class ZigflowSettings(ServiceSettings):
     """PEM private key of the client certificate."""
     stigma_tls_server_name: str = ""
     """Name expected in stigma-api's certificate when the address's host differs."""
+    stigma_api_key_file: str = ""
+    """File holding the API key this worker authenticates to stigma-api with (a mounted
+    secret, re-read every 30 s). One of API_KEY_FILE, API_KEY, JWT_FILE or an mTLS client
+    certificate mapped to a principal: stigma-api refuses anonymous callers."""
+    stigma_api_key: str = Field(default="", repr=False)
+    """The API key itself, for setups without files (compose); prefer STIGMA_API_KEY_FILE."""
+    stigma_jwt_file: str = Field(default="", validate_default=True)
+    """File holding a JWT for stigma-api (a projected service-account token; re-read
+    every 30 s)."""
     callback_keys: str = Field(default="", validation_alias="CALLBACK_KEYS", repr=False)
     """Shared HMAC keys, ``key_id:secret,...``; the first one signs. This or
     CALLBACK_KEYS_FILE is required. Removed from the process environment once read
@@ -97,6 +107,31 @@ class ZigflowSettings(ServiceSettings):
     @property
     def keyring(self) -> KeyRing:
         return load_key_ring(keys=self.callback_keys, keys_file=self.callback_keys_file)
+
+    @field_validator("stigma_jwt_file")
+    @classmethod
+    def _check_stigma_credentials(cls, value: str, info: ValidationInfo) -> str:
+        credentials = CallerCredentials(
+            api_key=info.data.get("stigma_api_key", ""),
+            api_key_file=info.data.get("stigma_api_key_file", ""),
+            jwt_file=value,
+            names="ZIGFLOW_STIGMA_",
+        )
+        try:
+            credentials.check()
+        except CredentialsError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @property
+    def stigma_credentials(self) -> CallerCredentials:
+        """How this worker proves who it is to stigma-api (besides a client certificate)."""
+        return CallerCredentials(
+            api_key=self.stigma_api_key,
+            api_key_file=self.stigma_api_key_file,
+            jwt_file=self.stigma_jwt_file,
+            names="ZIGFLOW_STIGMA_",
+        )
 
     @property
     def stigma_tls_config(self) -> StigmaTls:

@@ -1,4 +1,5 @@
-"""The gRPC channel to stigma-api: plaintext, TLS, or mTLS with a client certificate."""
+"""The gRPC channel to stigma-api: plaintext, TLS, or mTLS with a client certificate; and
+the caller's credential (an API key or a JWT) on every call (docs/adr/0014)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import grpc
 
 from service_kit import SettingsLoadError
+from stigma_wire import CallerCredentials, CredentialsError, credential_interceptors
 
 # gRPC's reconnect backoff grows to 120 s by default: after a long stigma-api outage
 # CallAgent retries would keep failing fast for minutes after it is back. Cap it.
@@ -47,10 +49,19 @@ def _read(variable: str, path: str) -> bytes:
 
 
 def stigma_channel(
-    address: str, tls: StigmaTls, *, interceptors: Sequence[Any] = ()
+    address: str,
+    tls: StigmaTls,
+    *,
+    credentials: CallerCredentials | None = None,
+    interceptors: Sequence[Any] = (),
 ) -> grpc.aio.Channel:
-    """Open the channel (use it as an async context manager); ``interceptors`` are
-    grpc.aio client interceptors (tracing)."""
+    """Open the channel (use it as an async context manager); ``credentials`` go with
+    every call; ``interceptors`` are more grpc.aio client interceptors (tracing)."""
+    try:
+        with_credentials = credential_interceptors(credentials or CallerCredentials())
+    except CredentialsError as err:
+        raise SettingsLoadError(str(err)) from None
+    interceptors = [*interceptors, *with_credentials]
     if not tls.on:
         return grpc.aio.insecure_channel(
             address, options=RECONNECT, interceptors=interceptors or None

@@ -49,6 +49,7 @@ async def serve(settings: ZigflowSettings) -> None:
         async with stigma_channel(
             settings.stigma_address,
             settings.stigma_tls_config,
+            credentials=settings.stigma_credentials,
             interceptors=telemetry.grpc_client_interceptors(),
         ) as channel:
             activities = AgentCallActivities(
