@@ -7,7 +7,7 @@ the run itself validates the decision (an unknown or already decided call is ref
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from agent_contract import (
     ExecutionStatus,
 )
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from stigma_wire import CallerCredentials, credential_interceptors
 
 QUERY = (
     f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
@@ -63,21 +64,25 @@ async def waiting_calls(client: Client) -> list[WaitingCall]:
 
 @dataclass(frozen=True)
 class StigmaEndpoint:
-    """stigma-api, as stigmactl reaches it (``--stigma-address``, ``--stigma-ca``)."""
+    """stigma-api, as stigmactl reaches it (``--stigma-address``, ``--stigma-ca``, and the
+    caller's credential: ``--stigma-api-key-file`` or ``--stigma-jwt-file``)."""
 
     address: str
     ca_path: Path | None = None
+    credentials: CallerCredentials = field(default_factory=CallerCredentials)
 
 
 async def decide(
     endpoint: StigmaEndpoint, *, execution_id: str, tool_call_id: str, approve: bool, reason: str
 ) -> agent_pb2.Execution:
-    """DecideToolCall; grpc.aio.AioRpcError says why stigma-api refused."""
+    """DecideToolCall; grpc.aio.AioRpcError says why stigma-api refused. Raises
+    stigma_wire.CredentialsError when the credential file cannot be read."""
+    interceptors = credential_interceptors(endpoint.credentials)
     if endpoint.ca_path is None:
-        channel = grpc.aio.insecure_channel(endpoint.address)
+        channel = grpc.aio.insecure_channel(endpoint.address, interceptors=interceptors)
     else:
         credentials = grpc.ssl_channel_credentials(endpoint.ca_path.read_bytes())
-        channel = grpc.aio.secure_channel(endpoint.address, credentials)
+        channel = grpc.aio.secure_channel(endpoint.address, credentials, interceptors=interceptors)
     async with channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
         response = await stub.DecideToolCall(

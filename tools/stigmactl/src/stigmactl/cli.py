@@ -2,7 +2,9 @@
 list, approve and reject the tool calls that wait for an operator.
 
 Talks to Temporal with the standard TEMPORAL_* variables (see the root README), and to
-stigma-api (approve, reject) at ``--stigma-address`` (STIGMACTL_STIGMA_ADDRESS).
+stigma-api (approve, reject) at ``--stigma-address`` (STIGMACTL_STIGMA_ADDRESS) with an
+operator's credential: ``--stigma-api-key-file`` (STIGMACTL_STIGMA_API_KEY_FILE) or
+``--stigma-jwt-file`` (STIGMACTL_STIGMA_JWT_FILE).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from temporalio.service import RPCError
 
 from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR
 from service_kit import TemporalConnectionError, connect_temporal
+from stigma_wire import CallerCredentials, CredentialsError
 from stigmactl._approvals import StigmaEndpoint, WaitingCall, decide, waiting_calls
 from stigmactl._pending import PendingCall, pending_calls
 
@@ -226,6 +229,17 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--stigma-ca", type=Path, default=None, help="PEM CA of stigma-api's TLS certificate"
         )
+        command.add_argument(
+            "--stigma-api-key-file",
+            default=os.environ.get("STIGMACTL_STIGMA_API_KEY_FILE", ""),
+            help="file holding an API key for stigma-api (STIGMACTL_STIGMA_API_KEY_FILE; "
+            "make up prints the local operator's)",
+        )
+        command.add_argument(
+            "--stigma-jwt-file",
+            default=os.environ.get("STIGMACTL_STIGMA_JWT_FILE", ""),
+            help="file holding a JWT for stigma-api (STIGMACTL_STIGMA_JWT_FILE)",
+        )
     return root
 
 
@@ -234,8 +248,17 @@ async def amain(
 ) -> int:
     args = parser().parse_args(argv)
     if args.command in ("approve", "reject"):
+        credentials = CallerCredentials(
+            api_key_file=args.stigma_api_key_file,
+            jwt_file=args.stigma_jwt_file,
+            names="STIGMACTL_STIGMA_",
+        )
+        try:
+            credentials.check()
+        except CredentialsError as err:
+            raise UsageError(str(err)) from None
         execution = await decide(
-            StigmaEndpoint(args.stigma_address, args.stigma_ca),
+            StigmaEndpoint(args.stigma_address, args.stigma_ca, credentials),
             execution_id=args.execution_id,
             tool_call_id=args.tool_call_id,
             approve=args.command == "approve",
