@@ -40,11 +40,13 @@ VOLUME /data
 EXPOSE 7233 8233 8000
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=5 \
   CMD ["temporal", "operator", "cluster", "health", "--address", "127.0.0.1:7233"]
-# The search attributes the agent workflow sets while a caller waits (agent_contract names).
+# The search attributes the agent workflow sets while a caller waits, and the run's tenant
+# that stigma-api sets (agent_contract names).
 ENTRYPOINT ["temporal", "server", "start-dev", "--ip", "0.0.0.0", "--ui-ip", "0.0.0.0", \
             "--port", "7233", "--ui-port", "8233", "--metrics-port", "8000", \
             "--db-filename", "/data/temporal.db", \
             "--search-attribute", "StigmaPendingCallbacks=Int", \
             "--search-attribute", "StigmaPendingSince=Datetime", \
-            "--search-attribute", "StigmaPendingApprovals=Int"]
+            "--search-attribute", "StigmaPendingApprovals=Int", \
+            "--search-attribute", "StigmaTenant=Keyword"]
 CMD ["--log-level", "warn"]

@@ -51,6 +51,10 @@ PENDING_CALLBACKS_ATTRIBUTE = "StigmaPendingCallbacks"  # Int: callbacks not yet
 PENDING_SINCE_ATTRIBUTE = "StigmaPendingSince"  # Datetime: when the oldest of them attached
 # Int: tool calls of the run that wait for an operator's approval (stigmactl approvals).
 PENDING_APPROVALS_ATTRIBUTE = "StigmaPendingApprovals"
+# Keyword: the tenant of the principal that started the run, set by stigma-api when it
+# starts it (never changed): reads are allowed to that tenant only, and per-tenant quotas
+# count running agents by it (docs/adr/0014).
+TENANT_ATTRIBUTE = "StigmaTenant"
 
 _WORKFLOW_ID_PREFIX = "agent-"
 

@@ -329,3 +329,6 @@ class AgentRunInput:
     revision: int = 0
     resume: ResumeState | None = None
     """Set when a long run continued as new: where the previous run left off."""
+    tenant: str = ""
+    """The tenant of the principal that started the run (also its StigmaTenant search
+    attribute); empty in runs started before tenants existed."""

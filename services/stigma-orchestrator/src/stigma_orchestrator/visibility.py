@@ -27,6 +27,7 @@ from agent_contract import (
     PENDING_APPROVALS_ATTRIBUTE,
     PENDING_CALLBACKS_ATTRIBUTE,
     PENDING_SINCE_ATTRIBUTE,
+    TENANT_ATTRIBUTE,
 )
 from service_kit import SettingsLoadError
 
@@ -39,10 +40,13 @@ SEARCH_ATTRIBUTES = {
     PENDING_CALLBACKS_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
     PENDING_SINCE_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     PENDING_APPROVALS_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    # Set by stigma-api when it starts a run; registered here with the others.
+    TENANT_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 _TYPE_NAMES = {
     IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
     IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
 }
 
 

@@ -342,6 +342,7 @@ class AgentExecutionWorkflow:
                 accepted_at=run.accepted_at,
                 revision=run.revision,
                 resume=resume,
+                tenant=run.tenant,
             )
         )
 

@@ -13,17 +13,20 @@ from agent_contract import (
     PENDING_APPROVALS_ATTRIBUTE,
     PENDING_CALLBACKS_ATTRIBUTE,
     PENDING_SINCE_ATTRIBUTE,
+    TENANT_ATTRIBUTE,
 )
 from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 
 logger = logging.getLogger(__name__)
 
-# The agent workflow keeps these while a caller waits (the pending-call gauge reads them).
+# The agent workflow keeps these while a caller waits (the pending-call gauge reads them);
+# stigma-api sets the tenant when it starts a run.
 SEARCH_ATTRIBUTES = {
     PENDING_CALLBACKS_ATTRIBUTE: "Int",
     PENDING_SINCE_ATTRIBUTE: "Datetime",
     PENDING_APPROVALS_ATTRIBUTE: "Int",
+    TENANT_ATTRIBUTE: "Keyword",
 }
 
 
