@@ -3,12 +3,23 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from agent_contract import MODEL_PROVIDERS
 from callback_token import KeyRing, load_key_ring
 from service_kit import ServiceSettings
+from stigma_api.auth._principal import is_tenant_name
+
+
+class TenantQuotaSetting(BaseModel):
+    """One tenant's exception to the STIGMA_API_TENANT_* defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_running: int | None = Field(default=None, ge=0)
+    start_rate: float | None = Field(default=None, ge=0)
+    start_burst: int | None = Field(default=None, ge=0)
 
 
 class ApiSettings(ServiceSettings):
@@ -72,6 +83,51 @@ class ApiSettings(ServiceSettings):
     pending_poll_interval: timedelta = timedelta(seconds=15)
     """How often the pending-agent-call gauges are re-read from Temporal visibility."""
 
+    # Callers: who may call, and how much (docs/adr/0014). At least one mechanism, or
+    # ALLOW_ANONYMOUS, must be set: an unconfigured server refuses to start.
+    api_keys: str = Field(default="", repr=False)
+    """Static API keys, ``name:tenant:roles:key`` entries (roles joined with '+'), comma-
+    separated; a key may be ``sha256:<hex>`` of the key. Prefer API_KEYS_FILE."""
+    api_keys_file: Path | None = None
+    """A file of API key entries, one per line (``#`` comments)."""
+    jwt_issuer: str = ""
+    """Bearer JWTs: the ``iss`` they must carry (with JWT_AUDIENCE and JWT_JWKS)."""
+    jwt_audience: str = ""
+    """Comma-separated audiences; a token must name one of them in ``aud``."""
+    jwt_jwks: str = ""
+    """The issuer's JSON Web Key Set: an https:// (or http://) URL, or a file path."""
+    jwt_algorithms: str = "RS256,ES256,PS256,EdDSA"
+    """Signature algorithms accepted (never ``none`` nor the HMAC ones)."""
+    jwt_tenant_claim: str = "tenant"
+    """Claim holding the caller's tenant (a dotted path for a nested claim)."""
+    jwt_roles_claim: str = "roles"
+    """Claim holding the caller's roles: a list, or a space-separated string."""
+    jwt_leeway: timedelta = timedelta(seconds=30)
+    """Clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
+    jwt_jwks_refresh: timedelta = timedelta(minutes=5)
+    """How long a fetched key set is used before it is fetched again (an unknown key id
+    fetches it at once, at most every 10 s)."""
+    tls_client_principals: str = ""
+    """mTLS: ``name:tenant:roles:identity`` entries mapping a client certificate's common
+    name or subject alternative name to a principal (needs TLS_CLIENT_CA_PATH)."""
+    allow_anonymous: bool = False
+    """Serve calls without credentials, as principal ``anonymous`` of ANONYMOUS_TENANT.
+    Only for a network where every client is trusted."""
+    anonymous_tenant: str = "default"
+    """The tenant of anonymous callers (with ALLOW_ANONYMOUS)."""
+    reflection: bool = False
+    """Serve gRPC server reflection (authenticated like every other call)."""
+    tenant_max_running: int = Field(default=0, ge=0)
+    """Agent executions one tenant may have running at once (0: no per-tenant limit; the
+    global MAX_RUNNING_EXECUTIONS still holds)."""
+    tenant_start_rate: float = Field(default=0.0, ge=0)
+    """StartAgent calls per second one tenant may make, per stigma-api process (0: none)."""
+    tenant_start_burst: int = Field(default=0, ge=0)
+    """Calls a tenant may make at once above its rate (0: the rate, at least 1)."""
+    tenant_quotas: dict[str, TenantQuotaSetting] = Field(default_factory=dict)
+    """Per-tenant exceptions, JSON: ``{"acme": {"max_running": 200, "start_rate": 20}}``;
+    a field left out keeps the default above."""
+
     @field_validator("callback_keys_file")
     @classmethod
     def _check_keys(cls, value: Path | None, info: ValidationInfo) -> Path | None:
@@ -96,6 +152,23 @@ class ApiSettings(ServiceSettings):
     @property
     def provider_names(self) -> frozenset[str]:
         return frozenset(p.strip() for p in self.providers.split(",") if p.strip())
+
+    @field_validator("anonymous_tenant")
+    @classmethod
+    def _check_anonymous_tenant(cls, value: str) -> str:
+        if not is_tenant_name(value):
+            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("tenant_quotas")
+    @classmethod
+    def _check_quota_tenants(
+        cls, value: dict[str, TenantQuotaSetting]
+    ) -> dict[str, TenantQuotaSetting]:
+        bad = [tenant for tenant in value if not is_tenant_name(tenant)]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} is not a tenant name")
+        return value
 
     def namespaces(self, default: str) -> frozenset[str]:
         listed = {n.strip() for n in self.callback_namespaces.split(",") if n.strip()}
