@@ -212,6 +212,8 @@ class AgentResult:
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     STALE = "stale"
+    REFUSED = "refused"
+    """The signed target is not a pending CallAgent activity: nothing was done to it."""
 
 
 class CallerVerdict(StrEnum):
@@ -221,13 +223,16 @@ class CallerVerdict(StrEnum):
     STALE = "stale"
     HANDED_OVER = "handed_over"
     """The run continued as new: its successor keeps the caller alive from now on."""
+    REFUSED = "refused"
+    """The signed target is not a CallAgent activity: it is never heartbeaten (the
+    workflow leaves the callback pending; its delivery at the end refuses it too)."""
 
 
 @dataclass
 class CallbackStatus:
     fingerprint: str
     attempt: int
-    state: str  # "pending", "delivered", "stale" or "error"
+    state: str  # "pending", "delivered", "stale", "refused" or "error"
     caller_workflow_id: str = ""
     """The caller's workflow and activity (for operators: ``stigmactl pending``)."""
     caller_activity_id: str = ""

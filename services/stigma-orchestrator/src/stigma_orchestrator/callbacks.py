@@ -1,13 +1,14 @@
 """The system activities that act on the caller's pending activity.
 
-They hold the capability (the caller's task token) only for the length of one
-RPC and never log it: logs carry the token's fingerprint.
+They act on it by the ids of the signed callback target, after checking that it is a
+pending CallAgent activity at the signed attempt (stigma_orchestrator.callers,
+docs/adr/0013): the task token the callback carries is never used, and never logged
+(logs carry the envelope's fingerprint).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 from dataclasses import asdict
@@ -43,12 +44,13 @@ from agent_contract import (
     Phase,
 )
 from service_kit import log_context
+from stigma_orchestrator.callers import CallerGone, CallerRefused, caller_activity
 from stigma_orchestrator.metrics import OrchestratorMetrics
 
 logger = logging.getLogger(__name__)
 
-# Temporal answers these when the caller's attempt no longer exists (timed out, retried,
-# finished, or the token belongs elsewhere): retrying can never succeed.
+# Temporal answers these when the caller's activity no longer exists (timed out, retried,
+# finished) between the check and the act: retrying can never succeed.
 _GONE = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT})
 DEFAULT_CALLER_HEARTBEAT = timedelta(seconds=60)
 
@@ -75,7 +77,9 @@ class CallbackActivities:
         self._metrics = metrics
         self._clients: dict[str, Client] = {client.namespace: client}
 
-    def _handle(self, callback: CallbackRef) -> AsyncActivityHandle:
+    async def _caller(self, callback: CallbackRef) -> AsyncActivityHandle:
+        """The caller's activity, checked (a pending CallAgent at the signed attempt), in the
+        target's namespace; acted on by its ids, never by the token."""
         client = self._clients.get(callback.namespace)
         if client is None:
             client = Client(
@@ -84,9 +88,7 @@ class CallbackActivities:
                 data_converter=self._client.data_converter,
             )
             self._clients[callback.namespace] = client
-        return client.get_async_activity_handle(
-            task_token=base64.b64decode(callback.task_token_b64)
-        )
+        return await caller_activity(client, callback)
 
     @activity.defn(name=DELIVER_CALLBACK_ACTIVITY)
     async def deliver_callback(self, request: DeliveryRequest) -> DeliveryOutcome:
@@ -96,9 +98,16 @@ class CallbackActivities:
             log_context(execution_id=request.execution_id, token_fp=callback.fingerprint),
             trace.use_span(_delivery_span(request), end_on_exit=True),
         ):
-            handle = self._handle(callback)
             try:
-                await _deliver(handle, request)
+                await _deliver(await self._caller(callback), request)
+            except CallerRefused as err:
+                self._count_delivery("refused")
+                logger.warning("refused to deliver: %s", err)
+                return DeliveryOutcome.REFUSED
+            except CallerGone as err:
+                self._count_delivery("stale")
+                logger.warning("callback is stale: %s", err)
+                return DeliveryOutcome.STALE
             except RPCError as err:
                 if err.status in _GONE:
                     self._count_delivery("stale")
@@ -137,9 +146,16 @@ class CallbackActivities:
         # enough for both, so a killed orchestrator is noticed fast and this loop resumes.
         own_timeout = activity.info().heartbeat_timeout
         own_beat = own_timeout.total_seconds() / 3 if own_timeout else interval
-        handle = self._handle(callback)
         loop = asyncio.get_running_loop()
         with log_context(execution_id=request.execution_id, token_fp=callback.fingerprint):
+            try:
+                handle = await self._caller(callback)
+            except CallerRefused as err:
+                logger.warning("refused to keep alive: %s", err)
+                return CallerVerdict.REFUSED
+            except CallerGone as err:
+                logger.info("stop keeping the caller alive: %s", err)
+                return CallerVerdict.STALE
             next_caller_beat = loop.time()
             while True:
                 if loop.time() >= next_caller_beat:

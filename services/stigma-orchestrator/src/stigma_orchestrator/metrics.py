@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from service_kit import LATENCY_BUCKETS
 
-DELIVERY_OUTCOMES = ("completed", "failed", "cancelled", "stale", "error")
+DELIVERY_OUTCOMES = ("completed", "failed", "cancelled", "stale", "refused", "error")
 HEARTBEAT_RESULTS = ("ok", "cancel_requested", "gone", "error")
 
 
@@ -17,7 +17,8 @@ class OrchestratorMetrics:
         self.deliveries = Counter(
             "stigma_callback_deliveries",
             "Callback delivery attempts by outcome: completed, failed and cancelled reached "
-            "the caller; stale means the caller was gone; error will be retried",
+            "the caller; stale means the caller was gone; refused means the signed target "
+            "is not a CallAgent activity (nothing done); error will be retried",
             ["outcome"],
             registry=registry,
         )
