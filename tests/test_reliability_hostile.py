@@ -186,6 +186,7 @@ async def other_tenant(
         # The session's key ("local") was rotated out: only the new one verifies.
         "CALLBACK_KEYS": new_keys,
     }
+    env.pop("CALLBACK_KEYS_FILE", None)  # the session's key file: one source of keys only
     logs: Path = tmp_path_factory.mktemp("tenant-b")
     process = ServiceProcess(
         name="stigma-api-b",

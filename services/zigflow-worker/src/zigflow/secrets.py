@@ -36,7 +36,8 @@ class SecretSource:
     directory: Path | None
     """The secrets folder, or None to use the environment only."""
     environ: Mapping[str, str] = field(repr=False)
-    """The process environment (only ``ZIGFLOW_SECRET_*`` entries are read)."""
+    """The ``ZIGFLOW_SECRET_*`` variables, as the worker took them out of its environment
+    at start-up (zigflow.environment; other entries are ignored)."""
 
     def read(self, name: str) -> Any:
         """The value of secret ``name``; :class:`MissingSecretError` when neither source has it."""

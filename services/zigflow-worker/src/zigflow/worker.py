@@ -13,6 +13,7 @@ from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
 from zigflow.definitions import prepare
 from zigflow.dsl import load_directory
+from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
 from zigflow.http_call import HttpCallActivities
 from zigflow.secrets import SecretSource
@@ -25,11 +26,15 @@ logger = logging.getLogger(__name__)
 async def serve(settings: ZigflowSettings) -> None:
     """Load the definitions, then poll every task queue they use until SIGTERM: one
     Temporal worker per queue, each with every activity (activities run on the queue
-    of the workflow that calls them)."""
+    of the workflow that calls them).
+
+    The signing key and the ``ZIGFLOW_SECRET_*`` values leave the process environment
+    first: no workflow expression can read them there (zigflow.environment)."""
+    environment_secrets = take_secrets(os.environ)
     documents, errors = load_directory(settings.workflows_dir)
     definitions = prepare(
         documents,
-        secrets=SecretSource(settings.secrets_dir, os.environ),
+        secrets=SecretSource(settings.secrets_dir, environment_secrets),
         continue_as_new_after=settings.continue_as_new_after_events,
     )
     for error in [*errors, *definitions.refused]:

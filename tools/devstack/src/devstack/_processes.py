@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from devstack._private import CHILD_UMASK, open_private
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,8 +64,7 @@ class ServiceProcess:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_file.open("ab")
+        self._log = open_private(self.log_file)
         self._process = await asyncio.create_subprocess_exec(
             *_launched(self.argv),
             env={**os.environ, **self.env},
@@ -71,6 +72,7 @@ class ServiceProcess:
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches only the supervisor
+            umask=CHILD_UMASK,  # what the process creates is its user's only
         )
         logger.info("started %s (pid %d), log: %s", self.name, self._process.pid, self.log_file)
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from devstack._lifecycle import Startable
+from devstack._private import private_dir, write_private
 from devstack._processes import ServiceProcess, StartupError
 from devstack._temporal import free_port
 
@@ -114,8 +115,8 @@ class LocalPrometheus(Startable):
         return result
 
     async def start(self, *, ready_within: float = 30.0) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(yaml.safe_dump(self._config, sort_keys=False))
+        private_dir(self.state_dir)
+        write_private(self.config_file, yaml.safe_dump(self._config, sort_keys=False))
         await self.process.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_within

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
 from devstack._lifecycle import Startable
+from devstack._private import private_dir, private_file, write_private
 from devstack._processes import ServiceProcess, StartupError
 from devstack._temporal import TemporalDevServer, free_port
 from zigflow.stigma_channel import StigmaTls, stigma_channel
@@ -77,14 +78,15 @@ class StackConfig:
     """Fixed port of the Temporal server's own /metrics (default: a free one)."""
 
 
-def callback_keys(state_dir: Path) -> str:
-    """A random signing key for this state folder, created once and kept private."""
+def callback_keys_file(state_dir: Path) -> Path:
+    """The file of this state folder's random signing key (created once, 0600, in the 0700
+    state folder): the services get its path (CALLBACK_KEYS_FILE), never the key itself."""
+    private_dir(state_dir)
     path = state_dir / "callback-keys"
     if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(f"local:{secrets.token_urlsafe(32)}")
-    return path.read_text().strip()
+        write_private(path, f"local:{secrets.token_urlsafe(32)}")
+    private_file(path)
+    return path
 
 
 class LocalStack(Startable):
@@ -100,7 +102,9 @@ class LocalStack(Startable):
             headless=config.headless,
         )
         self.stigma_port = config.stigma_port or free_port()
-        self.callback_keys = callback_keys(config.state_dir)
+        self.callback_keys_file = callback_keys_file(config.state_dir)
+        # The keys themselves, for tests that sign their own tokens.
+        self.callback_keys = self.callback_keys_file.read_text().strip()
         self.metrics_ports = {
             name: config.metrics_ports.get(name) or free_port() for name in SERVICES
         }
@@ -121,7 +125,7 @@ class LocalStack(Startable):
         env = {
             "TEMPORAL_ADDRESS": self.temporal.address,
             "TEMPORAL_NAMESPACE": "default",
-            "CALLBACK_KEYS": self.callback_keys,
+            "CALLBACK_KEYS_FILE": str(self.callback_keys_file),
             "PYTHONUNBUFFERED": "1",
             "STIGMA_API_LISTEN_ADDRESS": self.stigma_address,
             "ZIGFLOW_STIGMA_ADDRESS": self.stigma_address,

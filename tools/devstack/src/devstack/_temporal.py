@@ -16,6 +16,7 @@ from agent_contract import (
     TENANT_ATTRIBUTE,
 )
 from devstack._lifecycle import Startable
+from devstack._private import private_dir, private_file
 from devstack._processes import ServiceProcess, StartupError
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ class TemporalDevServer(Startable):
         return f"127.0.0.1:{self.port}"
 
     async def start(self, *, ready_within: float = 60.0) -> None:
-        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.db_file.parent)
+        # The server creates new files under umask 077; ones an older version left are fixed.
+        for suffix in ("", "-wal", "-shm"):
+            private_file(self.db_file.with_name(self.db_file.name + suffix))
         await self.process.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_within

@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from devstack._private import open_private, private_dir, write_private
 from devstack._prometheus import LocalPrometheus
 from devstack._stack import REPO_ROOT, LocalStack, StackConfig, fixed_metrics_ports
 from devstack._steps import print_steps
@@ -102,7 +103,7 @@ async def _serve(args: argparse.Namespace) -> int:
             )
             await extra.enter_async_context(prometheus)
             banner += f"\nprometheus    {prometheus.url}  (alert rules from prometheus/rules)"
-        ready.write_text(banner)
+        write_private(ready, banner)
         try:
             await asyncio.Event().wait()  # until SIGTERM cancels us
         finally:
@@ -116,7 +117,7 @@ def _pid_file(state_dir: Path) -> Path:
 
 def _up(args: argparse.Namespace) -> int:
     state: Path = args.state_dir
-    state.mkdir(parents=True, exist_ok=True)
+    private_dir(state)
     pid_file = _pid_file(state)
     if pid_file.exists() and _alive(int(pid_file.read_text())):
         print(f"already up (pid {pid_file.read_text()}); `make down` stops it")
@@ -128,9 +129,9 @@ def _up(args: argparse.Namespace) -> int:
     argv.append("serve")  # global options go before the command
     if args.prometheus:
         argv.append("--prometheus")
-    log = (state / "devstack.log").open("ab")
+    log = open_private(state / "devstack.log")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(process.pid))
+    write_private(pid_file, str(process.pid))
     ready = state / "devstack.ready"
     deadline = time.monotonic() + 120
     while not ready.exists():
