@@ -161,7 +161,7 @@ class ContainerStack(Startable):
             "TEMPORAL_ADDRESS": f"temporal:{TEMPORAL_PORT}",
             "TEMPORAL_NAMESPACE": "default",
             "CALLBACK_KEYS": self.callback_keys,
-            "STIGMA_API_LISTEN_ADDRESS": f"[::]:{STIGMA_PORT}",
+            "STIGMA_API_LISTEN_ADDRESS": f"0.0.0.0:{STIGMA_PORT}",
             "ZIGFLOW_STIGMA_ADDRESS": f"stigma-api:{STIGMA_PORT}",
             "ZIGFLOW_WORKFLOWS_DIR": "/workflows",
         }

@@ -22,6 +22,8 @@ from temporalio.runtime import (
     TelemetryConfig,
 )
 
+from service_kit._core_logs import core_logging
+
 logger = logging.getLogger(__name__)
 
 # Seconds. Covers Temporal's sub-millisecond poll replies up to hour-long agent runs.
@@ -138,7 +140,7 @@ class Metrics:
     metrics are still counted, e.g. for tests in-process).
     """
 
-    def __init__(self, *, service: str, port: int = 0, host: str = "0.0.0.0") -> None:
+    def __init__(self, *, service: str, port: int = 0, host: str = "127.0.0.1") -> None:
         self.service = service
         self.port = port
         self.host = host
@@ -146,8 +148,11 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._buffer = MetricBuffer(BUFFER_SIZE, MetricBufferDurationFormat.SECONDS)
         # No service_name="temporal-core-sdk" on every series: the scrape job names the service.
+        # Core's own log lines reach the JSON logs without task tokens (_core_logs).
         self.runtime = Runtime(
-            telemetry=TelemetryConfig(metrics=self._buffer, attach_service_name=False)
+            telemetry=TelemetryConfig(
+                metrics=self._buffer, attach_service_name=False, logging=core_logging()
+            )
         )
         self.temporal = TemporalMetricsCollector(self._buffer)
         self.registry.register(self.temporal)

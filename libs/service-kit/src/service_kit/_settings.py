@@ -24,8 +24,9 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = 0
     """Port of the Prometheus /metrics endpoint (the service's own and the Temporal SDK's
     metrics); 0 turns the endpoint off."""
-    metrics_host: str = "0.0.0.0"
-    """Address the /metrics endpoint binds."""
+    metrics_host: str = "127.0.0.1"
+    """Address the /metrics endpoint binds: loopback unless told otherwise (the images set
+    ``0.0.0.0``, where Prometheus scrapes over the container network)."""
 
 
 class SettingsLoadError(ValueError):

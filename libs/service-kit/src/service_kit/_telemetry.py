@@ -31,7 +31,7 @@ class Telemetry:
     which is why it wraps the whole life of the service.
     """
 
-    def __init__(self, *, service: str, metrics_port: int = 0, metrics_host: str = "0.0.0.0"):
+    def __init__(self, *, service: str, metrics_port: int = 0, metrics_host: str = "127.0.0.1"):
         self.service = service
         self._provider: TracerProvider | None = None
         self.metrics = Metrics(service=service, port=metrics_port, host=metrics_host)
