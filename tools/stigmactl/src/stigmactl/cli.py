@@ -26,8 +26,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR
-from service_kit import TemporalConnectionError, connect_temporal
+from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR, CALL_AGENT_ACTIVITY
+from service_kit import TemporalConnectionError, connect_temporal, temporal_namespace
 from stigma_wire import CallerCredentials, CredentialsError
 from stigmactl._approvals import StigmaEndpoint, WaitingCall, decide, waiting_calls
 from stigmactl._pending import PendingCall, pending_calls
@@ -119,12 +119,26 @@ def print_waiting(calls: Sequence[WaitingCall], out: TextIO, *, as_json: bool) -
     out.write(f"{len(calls)} tool call(s) wait for approval\n")
 
 
-async def _describe_pending(client: Client, workflow_id: str, activity_id: str) -> Any:
+async def _describe_pending(client: Client, workflow_id: str, activity_id: str) -> tuple[str, Any]:
+    """The run id of the workflow's current run and its pending activity ``activity_id``."""
     description = await client.get_workflow_handle(workflow_id).describe()
     for pending in description.raw_description.pending_activities:
         if pending.activity_id == activity_id:
-            return pending
-    raise UsageError(f"workflow {workflow_id!r} has no pending activity {activity_id!r}")
+            return description.run_id, pending
+    raise UsageError(
+        f"workflow {workflow_id!r} (namespace {client.namespace!r}) has no pending "
+        f"activity {activity_id!r}"
+    )
+
+
+def _check_namespace(client: Client) -> None:
+    """stigmactl acts in the namespace it is configured for (TEMPORAL_NAMESPACE) only."""
+    configured = temporal_namespace()
+    if client.namespace != configured:
+        raise UsageError(
+            f"the Temporal client is in namespace {client.namespace!r}, but stigmactl is "
+            f"configured for {configured!r} (TEMPORAL_NAMESPACE): nothing done"
+        )
 
 
 async def finish(
@@ -137,9 +151,24 @@ async def finish(
     message: str = "",
     confirm: Callable[[str], bool],
     out: TextIO,
+    force: bool = False,
 ) -> int:
-    """Complete, fail or cancel a caller's pending activity after ``confirm`` agrees."""
-    pending = await _describe_pending(client, workflow_id, activity_id)
+    """Complete, fail or cancel a caller's pending CallAgent activity after ``confirm``
+    agrees, in the configured namespace only.
+
+    Any other activity (a CallHttp, a CallGrpc, an orchestrator's own) is refused, saying
+    what it is, unless ``force``: finishing it would hand it a result it never computed.
+    It acts on the run it described (its run id), never on a newer run of the same id.
+    """
+    _check_namespace(client)
+    run_id, pending = await _describe_pending(client, workflow_id, activity_id)
+    kind = pending.activity_type.name
+    if kind != CALL_AGENT_ACTIVITY and not force:
+        raise UsageError(
+            f"{workflow_id} activity {activity_id} is a {kind!r} activity, not a "
+            f"{CALL_AGENT_ACTIVITY}: stigmactl finishes agent calls only (--force to act "
+            "on it anyway)"
+        )
     cancel_requested = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
     what = {
         "complete": f"complete it with {json.dumps(result)}",
@@ -149,14 +178,14 @@ async def finish(
         else f"fail it as {AGENT_CANCELLED_ERROR} (the caller did not ask to cancel)",
     }[action]
     prompt = (
-        f"{workflow_id} activity {activity_id} ({pending.activity_type.name}, attempt "
+        f"{client.namespace}/{workflow_id} activity {activity_id} ({kind}, attempt "
         f"{pending.attempt}): {what}?"
     )
     if not confirm(prompt):
         out.write("nothing done\n")
         return 1
     handle = client.get_async_activity_handle(
-        workflow_id=workflow_id, run_id=None, activity_id=activity_id
+        workflow_id=workflow_id, run_id=run_id, activity_id=activity_id
     )
     details = {"by": "stigmactl", "error": message or f"{action} by an operator"}
     if action == "complete":
@@ -205,6 +234,11 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("workflow_id", help="the caller's workflow id")
         command.add_argument("activity_id", help="its CallAgent activity id")
         command.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        command.add_argument(
+            "--force",
+            action="store_true",
+            help="act on an activity that is not a CallAgent (refused otherwise)",
+        )
         if action == "complete":
             command.add_argument("--result", default="null", help="JSON result (default null)")
         else:
@@ -292,6 +326,7 @@ async def amain(
         message=getattr(args, "message", ""),
         confirm=(lambda _prompt: True) if args.yes else _ask,
         out=out,
+        force=args.force,
     )
 
 
