@@ -48,6 +48,9 @@ PROCESSES_ONLY: dict[str, str] = {
     "test_reliability_liveness.py": "stops service processes mid-run",
     "test_reliability_tls.py": "restarts stigma-api processes with TLS files from the host",
     "test_token_secrecy.py": "reads the services' log files under the stack's state dir",
+    "test_security_tokens.py": (
+        "serves HTTP on the host's 127.0.0.1 and reads the stack's state dir and logs"
+    ),
     "test_dsl_http.py": "serves HTTP on the host's 127.0.0.1, which containers cannot reach",
     "test_dsl_examples.py::test_http_to_agent": "serves HTTP on the host's 127.0.0.1",
     "test_dsl_secrets.py::test_the_worker_log_names_the_refusal_and_never_a_value": (
