@@ -129,6 +129,8 @@ def test_request_id_does_not_contain_the_task_token() -> None:
     [
         (grpc.StatusCode.INVALID_ARGUMENT, "AgentRejected"),
         (grpc.StatusCode.PERMISSION_DENIED, "AgentRejected"),
+        (grpc.StatusCode.UNAUTHENTICATED, "AgentRejected"),
+        (grpc.StatusCode.ALREADY_EXISTS, "AgentRejected"),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "StigmaBusy"),
         (grpc.StatusCode.UNAVAILABLE, "StigmaUnavailable"),
         (grpc.StatusCode.DEADLINE_EXCEEDED, "StigmaUnavailable"),

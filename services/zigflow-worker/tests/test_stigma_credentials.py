@@ -9,6 +9,7 @@ import pytest
 
 from service_kit import SettingsLoadError, load_settings
 from stigma_wire import CallerCredentials
+from zigflow.environment import take_secrets
 from zigflow.settings import ZigflowSettings
 from zigflow.stigma_channel import StigmaTls, stigma_channel
 
@@ -53,3 +54,9 @@ async def test_the_channel_carries_the_credential_interceptors() -> None:
     ) as channel:
         assert channel._unary_unary_interceptors  # the key goes with every unary call
         assert channel._unary_stream_interceptors
+
+
+def test_an_inline_api_key_leaves_the_environment_workflows_can_read() -> None:
+    environ = {"ZIGFLOW_STIGMA_API_KEY": "k" * 20, "PATH": "/bin"}
+    take_secrets(environ)
+    assert environ == {"PATH": "/bin"}

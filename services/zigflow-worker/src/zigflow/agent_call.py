@@ -36,6 +36,8 @@ DEFAULT_VALIDITY = timedelta(hours=24)
 # Refusals that no retry can fix; anything else (UNAVAILABLE, DEADLINE_EXCEEDED, ...) is retried.
 _FINAL_CODES = frozenset(
     {
+        # The request id is held by another tenant's run (docs/adr/0014).
+        grpc.StatusCode.ALREADY_EXISTS,
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.UNAUTHENTICATED,

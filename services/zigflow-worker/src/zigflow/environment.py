@@ -14,8 +14,9 @@ from collections.abc import MutableMapping
 
 from zigflow.secrets import SECRET_ENV_PREFIX
 
-# The signing key (and where it lives) are read by the settings before the workers start.
-KEY_VARIABLES = ("CALLBACK_KEYS", "CALLBACK_KEYS_FILE")
+# The signing key (and where it lives) and the worker's API key for stigma-api are read by
+# the settings before the workers start.
+KEY_VARIABLES = ("CALLBACK_KEYS", "CALLBACK_KEYS_FILE", "ZIGFLOW_STIGMA_API_KEY")
 
 
 def take_secrets(environ: MutableMapping[str, str]) -> dict[str, str]:
