@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -82,7 +81,17 @@ async def agents_stack(
         "stigma-api": {"STIGMA_MCP_CONFIG": config},
     }
     async with own_stack(state, service_env=env) as stack:
-        yield stack
+        # stigmactl approve|reject, run by this stack's operator (what `make up` prints).
+        variable = "STIGMACTL_STIGMA_API_KEY_FILE"
+        before = os.environ.get(variable)
+        os.environ[variable] = str(stack.api_keys.key_file("operator"))
+        try:
+            yield stack
+        finally:
+            if before is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = before
 
 
 @dataclass
@@ -136,7 +145,7 @@ class Agents:
 
 @asynccontextmanager
 async def agents_api(stack: LocalStack) -> AsyncIterator[Agents]:
-    async with grpc.aio.insecure_channel(stack.stigma_address) as channel:
+    async with stack.stigma_channel() as channel:
         yield Agents(agent_pb2_grpc.AgentServiceStub(channel))  # type: ignore[no-untyped-call]
 
 

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
-import grpc
 import pytest
 from temporalio.client import Client
 
@@ -23,6 +22,7 @@ from devstack import LocalStack, StackConfig
 from stigma.agent.v1 import agent_pb2_grpc
 from tests.containers_support import ContainerImages, ContainerStack, ContainerStackConfig
 from tests.observability_support import observed  # noqa: F401  (session fixture)
+from tests.security_support import STIGMA_API_QUOTAS, SUITE, SUITE_PRINCIPALS
 from tests.support import stage_workflows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +93,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 # services export to an in-process OTLP receiver and are restarted by the tests).
 PROCESSES_ONLY_FIXTURES: dict[str, str] = {
     "observed": "runs its own process stack with an in-process OTLP receiver",
+    "jwt_stack": "runs its own process stack (JWT auth; restarts services; reads its logs)",
 }
 
 
@@ -128,11 +129,13 @@ async def stack(
     if stack_mode(request.config) == "containers":
         containers = ContainerStackConfig(
             workflows_dir=workflows,
-            service_env={"zigflow-worker": ZIGFLOW_ENV},
+            service_env={"zigflow-worker": ZIGFLOW_ENV, "stigma-api": STIGMA_API_QUOTAS},
+            principals=SUITE_PRINCIPALS,
         )
         async with ContainerStack(containers) as in_containers:
             # Same surface as LocalStack for the tests that run here (client, stigma_address,
-            # callback_keys, metrics_targets); the processes_only ones never see it.
+            # stigma_channel, callback_keys, metrics_targets); the processes_only ones never
+            # see it.
             yield cast(LocalStack, in_containers)
         return
     config = StackConfig(
@@ -141,9 +144,11 @@ async def stack(
         headless=True,
         service_env={
             "zigflow-worker": ZIGFLOW_ENV,
+            "stigma-api": STIGMA_API_QUOTAS,
             # Shorter than the 15 s caller beat of reliability-slow-beat.yaml, on purpose.
             "stigma-orchestrator": {"STIGMA_ORCHESTRATOR_KEEPER_HEARTBEAT": "PT10S"},
         },
+        principals=SUITE_PRINCIPALS,
     )
     async with LocalStack(config) as running:
         yield running
@@ -156,5 +161,6 @@ async def client(stack: LocalStack) -> Client:
 
 @pytest.fixture(scope="session")
 async def stigma(stack: LocalStack) -> AsyncIterator[agent_pb2_grpc.AgentServiceStub]:
-    async with grpc.aio.insecure_channel(stack.stigma_address) as channel:
+    """stigma-api as the suite calls it: principal ``suite`` of the default tenant."""
+    async with stack.stigma_channel(SUITE.name) as channel:
         yield agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]

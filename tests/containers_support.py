@@ -2,11 +2,11 @@
 and the Temporal dev-server image, started through testcontainers on one Docker network.
 
 It offers what the tests use of ``LocalStack`` (``client``, ``stigma_address``,
-``callback_keys``, ``metrics_targets()``), built from the same images ``docker compose``
-runs (docker/build-images.sh builds them offline). Every container waits on its image's
-HEALTHCHECK (stigma-api: grpc health SERVING; workers: live Temporal pollers; Temporal:
-cluster health), publishes its ports on 127.0.0.1 only, and is removed with the network at
-the end, whatever happened.
+``stigma_channel()``, ``api_keys``, ``callback_keys``, ``metrics_targets()``), built from
+the same images ``docker compose`` runs (docker/build-images.sh builds them offline).
+Every container waits on its image's HEALTHCHECK (stigma-api: grpc health SERVING;
+workers: live Temporal pollers; Temporal: cluster health), publishes its ports on
+127.0.0.1 only, and is removed with the network at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ import asyncio
 import os
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import grpc
 from temporalio.client import Client
 
-from devstack import Startable
+from devstack import ApiPrincipal, StackKeys, Startable
+from devstack._credentials import STACK_PRINCIPALS
+from zigflow.stigma_channel import StigmaTls, stigma_channel
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -87,6 +90,10 @@ class ContainerStackConfig:
     images: ContainerImages = field(default_factory=ContainerImages.pinned)
     service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Extra environment per service name."""
+    principals: Sequence[ApiPrincipal] = ()
+    """More callers of stigma-api to make API keys for, beside zigflow-worker and operator."""
+    state_dir: Path | None = None
+    """Where the API keys are kept (default: the folder holding workflows_dir)."""
 
 
 class ContainerStartError(RuntimeError):
@@ -128,6 +135,10 @@ class ContainerStack(Startable):
     def __init__(self, config: ContainerStackConfig) -> None:
         self.config = config
         self.callback_keys = f"tc:{secrets.token_urlsafe(32)}"
+        self.api_keys = StackKeys(
+            config.state_dir or config.workflows_dir.parent,
+            [*STACK_PRINCIPALS, *config.principals],
+        )
         self.containers: dict[str, DockerContainer] = {}
         self._network: Network | None = None
         self._client: Client | None = None
@@ -147,6 +158,12 @@ class ContainerStack(Startable):
     def temporal_address(self) -> str:
         return f"127.0.0.1:{self._ports['temporal', TEMPORAL_PORT]}"
 
+    def stigma_channel(self, principal: str = "operator") -> grpc.aio.Channel:
+        """A channel to stigma-api's published port that calls as ``principal``."""
+        return stigma_channel(
+            self.stigma_address, StigmaTls(), credentials=self.api_keys.credentials(principal)
+        )
+
     def metrics_targets(self) -> dict[str, str]:
         """``host:port`` of every /metrics endpoint (published on loopback), Temporal's too."""
         targets = {name: f"127.0.0.1:{self._ports[name, METRICS_PORT]}" for name in SERVICE_NAMES}
@@ -162,9 +179,13 @@ class ContainerStack(Startable):
             "TEMPORAL_NAMESPACE": "default",
             "CALLBACK_KEYS": self.callback_keys,
             "STIGMA_API_LISTEN_ADDRESS": f"0.0.0.0:{STIGMA_PORT}",
+            # Digests only: no secret in stigma-api's environment.
+            "STIGMA_API_API_KEYS": ",".join(self.api_keys.server_entries()),
             "ZIGFLOW_STIGMA_ADDRESS": f"stigma-api:{STIGMA_PORT}",
             "ZIGFLOW_WORKFLOWS_DIR": "/workflows",
         }
+        if name == "zigflow-worker":
+            env["ZIGFLOW_STIGMA_API_KEY"] = self.api_keys.key("zigflow-worker")
         env.update(self.config.service_env.get(name, {}))
         return env
 

@@ -103,6 +103,9 @@ class Certificates:
     stranger_cert: Path
     """A client certificate signed by a CA the server does not trust."""
     stranger_key: Path
+    unmapped_cert: Path
+    """A client certificate the trusted CA signed for a name no principal is mapped to."""
+    unmapped_key: Path
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -200,6 +203,9 @@ def make_certificates(folder: Path) -> Certificates:
     stranger_cert, stranger_key = _write(
         folder, "stranger", _leaf("zigflow-worker", stranger_ca, server=False)
     )
+    unmapped_cert, unmapped_key = _write(
+        folder, "unmapped", _leaf("somebody-else", ca, server=False)
+    )
     return Certificates(
         ca=ca_path,
         server_cert=server_cert,
@@ -208,4 +214,6 @@ def make_certificates(folder: Path) -> Certificates:
         client_key=client_key,
         stranger_cert=stranger_cert,
         stranger_key=stranger_key,
+        unmapped_cert=unmapped_cert,
+        unmapped_key=unmapped_key,
     )

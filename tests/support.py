@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
@@ -20,6 +21,20 @@ from stigma.agent.v1 import agent_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 _TESTS = Path(__file__).resolve().parent
+
+
+class SyncCredentials(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds a credential's metadata to every unary call of a synchronous channel (the aio
+    channels take stigma_wire.credential_interceptors instead)."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = tuple(metadata)
+
+    def intercept_unary_unary(
+        self, continuation: Callable[[Any, Any], Any], details: Any, request: Any
+    ) -> Any:
+        with_credential = details._replace(metadata=[*(details.metadata or ()), *self._metadata])
+        return continuation(with_credential, request)
 
 
 def stage_workflows(state: Path) -> Path:

@@ -80,6 +80,8 @@ async def compose_stack() -> AsyncIterator[ComposeStack]:
     env = dict(os.environ)
     env["COMPOSE_PROJECT_NAME"] = f"ahtest{uuid.uuid4().hex[:8]}"
     env["CALLBACK_KEYS"] = f"test:{secrets.token_urlsafe(32)}"
+    env["STIGMA_ZIGFLOW_API_KEY"] = secrets.token_urlsafe(32)
+    env["STIGMA_OPERATOR_API_KEY"] = secrets.token_urlsafe(32)
     env["LOADGEN_RATE"] = "2"
     for name in (*PORTS, *PORTS_UNUSED):
         env[name] = str(free_port())

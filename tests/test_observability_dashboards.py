@@ -121,7 +121,7 @@ async def _workload(observed: Observed) -> None:
     await ok.result()
     with pytest.raises(WorkflowFailureError):
         await failing.result()
-    async with grpc.aio.insecure_channel(observed.stack.stigma_address) as channel:
+    async with observed.stack.stigma_channel() as channel:
         stigma = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
         spec = agent_pb2.AgentSpec(input="chart", model="scripted:echo")
         ack = await stigma.StartAgent(

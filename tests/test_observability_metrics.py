@@ -67,7 +67,7 @@ async def test_every_metric_counts_successes_failures_rejections_and_stale_callb
 ) -> None:
     stack = observed.stack
     before = await _all(observed)
-    async with grpc.aio.insecure_channel(stack.stigma_address) as channel:
+    async with stack.stigma_channel() as channel:
         stigma = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
 
         # A Zigflow call that succeeds (2 steps) and one that fails at its second step.
@@ -237,7 +237,7 @@ async def test_pending_gauge_reads_durable_state_and_survives_restarting_every_p
         "stigma_callback_deliveries_total",
         outcome="cancelled",
     )
-    async with grpc.aio.insecure_channel(stack.stigma_address) as channel:
+    async with stack.stigma_channel() as channel:
         stigma = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
         running = stack.client.list_workflows(
             f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running'"

@@ -6,7 +6,6 @@ import io
 import json
 from typing import Any
 
-import grpc
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -76,7 +75,7 @@ async def test_operator_lists_a_stuck_call_and_fails_it_after_confirmation(
     assert failure.message == "stuck for good"
 
     # Stop the agent too, so that nothing is left running; its callback is now stale.
-    async with grpc.aio.insecure_channel(observed.stack.stigma_address) as channel:
+    async with observed.stack.stigma_channel() as channel:
         stigma = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
         await stigma.CancelExecution(
             agent_pb2.CancelExecutionRequest(execution_id=mine["execution_id"], reason="test")

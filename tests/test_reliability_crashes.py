@@ -34,7 +34,6 @@ from tests.reliability_support import (
     status_of,
 )
 from tests.support import eventually, history_events, start_dsl, unique
-from zigflow.stigma_channel import StigmaTls, stigma_channel
 
 STEP_HEARTBEAT = 2.0
 
@@ -58,7 +57,7 @@ async def crash_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
 async def crash_stigma(
     crash_stack: LocalStack,
 ) -> AsyncIterator[agent_pb2_grpc.AgentServiceStub]:
-    async with stigma_channel(crash_stack.stigma_address, StigmaTls()) as channel:
+    async with crash_stack.stigma_channel() as channel:
         yield agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
 
 

@@ -19,7 +19,9 @@ from devstack._processes import ServiceProcess
 from devstack._temporal import free_port
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma.agent.v1.callback_pb2 import CallbackTarget, SignedCallback
-from tests.support import eventually, signed_token, unique
+from stigma_wire import credential_interceptors, credential_metadata
+from tests.security_support import SUITE
+from tests.support import SyncCredentials, eventually, signed_token, unique
 
 ANSWERS = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED}
 SPEC = agent_pb2.AgentSpec(name="t", input="hello", model="scripted:echo")
@@ -66,7 +68,12 @@ valid_specs = st.builds(
 
 @pytest.fixture(scope="module")
 def sync_stigma(stack: LocalStack) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(stack.stigma_address))  # type: ignore[no-untyped-call]
+    """A synchronous client (hypothesis drives it), calling as the suite's principal."""
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel(stack.stigma_address),
+        SyncCredentials(credential_metadata(stack.api_keys.credentials(SUITE.name))),
+    )
+    return agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 @settings(
@@ -196,7 +203,10 @@ async def other_tenant(
     )
     await process.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}",
+            interceptors=credential_interceptors(stack.api_keys.credentials("operator")),
+        ) as channel:
 
             async def serving() -> bool:
                 process.raise_if_exited()

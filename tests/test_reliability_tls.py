@@ -1,8 +1,10 @@
 """Transport security: stigma-api serves mTLS when configured, and its clients follow.
 
 Certificates are generated at test time. The whole stack runs with mTLS here: the
-zigflow-worker's channel presents its client certificate, and the handshake works
-end to end; clients without a trusted certificate are refused.
+zigflow-worker's channel presents its client certificate, which is also its identity
+(STIGMA_API_TLS_CLIENT_PRINCIPALS maps its name to the worker's principal; it sends no
+API key), and the handshake works end to end; clients without a trusted certificate are
+refused, and a trusted certificate that names no principal is UNAUTHENTICATED.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ async def tls_stack(
                 "STIGMA_API_TLS_CERT_PATH": str(certificates.server_cert),
                 "STIGMA_API_TLS_KEY_PATH": str(certificates.server_key),
                 "STIGMA_API_TLS_CLIENT_CA_PATH": str(certificates.ca),
+                # The client certificate's common name is the worker's identity.
+                "STIGMA_API_TLS_CLIENT_PRINCIPALS": "zigflow-worker:default::zigflow-worker",
             },
             "zigflow-worker": {
                 "ZIGFLOW_STIGMA_TLS_CA_PATH": str(certificates.ca),
                 "ZIGFLOW_STIGMA_TLS_CERT_PATH": str(certificates.client_cert),
                 "ZIGFLOW_STIGMA_TLS_KEY_PATH": str(certificates.client_key),
+                "ZIGFLOW_STIGMA_API_KEY_FILE": "",  # the certificate is the credential
             },
         },
     ) as stack:
@@ -65,6 +70,23 @@ async def test_the_handshake_runs_over_mtls(tls_stack: LocalStack) -> None:
     )
     result: dict[str, Any] = await caller.result()
     assert result["output"] == "SEALED"
+
+
+async def test_a_trusted_certificate_mapped_to_no_principal_is_unauthenticated(
+    tls_stack: LocalStack, certificates: Certificates
+) -> None:
+    tls = StigmaTls(
+        ca_path=str(certificates.ca),
+        cert_path=str(certificates.unmapped_cert),
+        key_path=str(certificates.unmapped_key),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _start(tls_stack.stigma_address, tls)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert caught.value.details() == (
+        "the client certificate (somebody-else) is not mapped to a principal in "
+        "STIGMA_API_TLS_CLIENT_PRINCIPALS"
+    )
 
 
 async def test_a_client_with_the_certificate_is_served(

@@ -13,7 +13,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
 
 from devstack import REPO_ROOT, LocalStack, StackConfig
@@ -46,7 +45,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         )
         async with (
             LocalStack(config) as stack,
-            grpc.aio.insecure_channel(stack.stigma_address) as channel,
+            stack.stigma_channel() as channel,
         ):
             stub = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
             bench = BenchActivities(stub, RpcCounter())

@@ -7,8 +7,18 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,6 +43,9 @@ from agent_contract import (
 )
 from callback_token import VerifiedCallback
 from stigma_api.admission import Admission, AdmissionRefused
+from stigma_api.auth import Principal
+from stigma_api.quotas import QuotaExceeded, TenantQuotas
+from stigma_api.tenants import TENANT
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +58,19 @@ class ExecutionNotFound(LookupError):
 
 class DecisionRefused(ValueError):
     """The run refused a tool-call decision (nothing waits with that id); says why."""
+
+
+class RequestIdTaken(LookupError):
+    """The request_id names a run of another tenant: neither a replay nor a new run."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose run an execution is, and Temporal's description of it."""
+
+    tenant: str
+    """The StigmaTenant of the run ("" for runs started before tenants)."""
+    description: WorkflowExecutionDescription
 
 
 class SpecMismatch(ValueError):
@@ -77,28 +103,43 @@ def callback_ref(verified: VerifiedCallback) -> CallbackRef:
 class Executions:
     """Agent executions as Temporal workflows, one per request_id."""
 
-    def __init__(self, client: Client, *, admission: Admission) -> None:
+    def __init__(
+        self, client: Client, *, admission: Admission, quotas: TenantQuotas | None = None
+    ) -> None:
         self._client = client
         self._admission = admission
+        self._quotas = quotas
 
     def _handle(self, execution_id: str) -> WorkflowHandle[object, ExecutionStatus]:
         return self._client.get_workflow_handle(agent_workflow_id(execution_id))
 
     async def start(
-        self, *, request_id: str, spec: AgentSpecData, callback: CallbackRef | None
+        self,
+        *,
+        request_id: str,
+        spec: AgentSpecData,
+        callback: CallbackRef | None,
+        principal: Principal,
     ) -> Accepted:
         """Start the run with its callback in one atomic step, or attach to the existing run.
 
         The callback rides in the start input, so there is no window in which a run
-        exists without it; a request_id seen before re-attaches (signal) instead.
+        exists without it; a request_id seen before re-attaches (signal) instead. The run
+        belongs to the principal's tenant; a request_id of another tenant's run raises
+        RequestIdTaken (an operator may replay any).
         """
         execution_id = execution_id_for(request_id)
+        tenant = principal.tenant
         try:
+            if self._quotas is not None:
+                await self._quotas.check(tenant)
             await self._admission.check()
-        except AdmissionRefused:
+        except (AdmissionRefused, QuotaExceeded):
             # A replay of a known request is never refused: its caller is already counted.
-            if not await self._exists(execution_id):
+            owner = await self._owner_or_none(execution_id)
+            if owner is None:
                 raise
+            self._check_replay(principal, owner, request_id)
         try:
             await self._client.start_workflow(
                 AGENT_WORKFLOW,
@@ -109,28 +150,49 @@ class Executions:
                     accepted_at=datetime.now(UTC).isoformat(),
                     callback=callback,
                     revision=AGENT_WORKFLOW_REVISION,
+                    tenant=tenant,
                 ),
                 id=agent_workflow_id(execution_id),
                 task_queue=ORCHESTRATOR_TASK_QUEUE,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),
             )
         except WorkflowAlreadyStartedError:
+            self._check_replay(principal, await self.owner(execution_id), request_id)
             if callback is not None:
                 await self._check_same_spec(execution_id, spec)
                 await self._reattach(execution_id, callback)
             return Accepted(execution_id=execution_id, already_running=True)
         self._admission.admitted()
+        if self._quotas is not None:
+            self._quotas.admitted(tenant)
         return Accepted(execution_id=execution_id, already_running=False)
 
-    async def _exists(self, execution_id: str) -> bool:
+    @staticmethod
+    def _check_replay(principal: Principal, owner: Owner, request_id: str) -> None:
+        if not principal.may_act_on(owner.tenant):
+            raise RequestIdTaken(
+                f"request_id: {request_id!r} is taken by another tenant's run; "
+                "choose another request_id"
+            )
+
+    async def owner(self, execution_id: str) -> Owner:
+        """The run's tenant (one DescribeWorkflowExecution); ExecutionNotFound if none."""
+        owner = await self._owner_or_none(execution_id)
+        if owner is None:
+            raise ExecutionNotFound(execution_id)
+        return owner
+
+    async def _owner_or_none(self, execution_id: str) -> Owner | None:
         try:
-            await self._handle(execution_id).describe()
+            description = await self._handle(execution_id).describe(rpc_timeout=QUERY_TIMEOUT)
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
-                return False
+                return None
             raise
-        return True
+        tenant = description.typed_search_attributes.get(TENANT) or ""
+        return Owner(tenant=tenant, description=description)
 
     async def _check_same_spec(self, execution_id: str, spec: AgentSpecData) -> None:
         """Refuse to attach a callback to a run started with another spec.
@@ -203,16 +265,19 @@ class Executions:
             await self._handle(execution_id).cancel()
         return status
 
-    async def partial_output(self, execution_id: str) -> str:
+    async def partial_output(
+        self, execution_id: str, *, description: WorkflowExecutionDescription | None = None
+    ) -> str:
         """What the model call in flight streamed so far: its activity's last heartbeat.
 
-        Read from Temporal's description of the run (no history event per token); "" when
-        no model call runs or it cannot be read.
+        Read from Temporal's description of the run (no history event per token; pass one
+        just read to save the RPC); "" when no model call runs or it cannot be read.
         """
-        try:
-            description = await self._handle(execution_id).describe(rpc_timeout=QUERY_TIMEOUT)
-        except RPCError:
-            return ""
+        if description is None:
+            try:
+                description = await self._handle(execution_id).describe(rpc_timeout=QUERY_TIMEOUT)
+            except RPCError:
+                return ""
         converter = self._client.data_converter.payload_converter
         for pending in description.raw_description.pending_activities:
             if pending.activity_type.name not in MODEL_REQUEST_ACTIVITIES:

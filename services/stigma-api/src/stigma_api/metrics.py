@@ -23,6 +23,7 @@ from agent_contract import AGENT_WORKFLOW, PENDING_CALLBACKS_ATTRIBUTE, PENDING_
 from callback_token import TokenRejection
 from service_kit import LATENCY_BUCKETS
 from stigma.agent.v1 import agent_pb2
+from stigma_api.auth import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +86,21 @@ class ApiMetrics:
         for mode in ("callback", "fire_and_forget"):
             self.start_agent.labels(mode, "OK")
             self.start_agent_latency.labels(mode)
+        self.auth_refusals = Counter(
+            "stigma_auth_refusals",
+            "Calls answered UNAUTHENTICATED, by reason (missing, ambiguous, not_accepted, "
+            "api_key, jwt, certificate)",
+            ["reason"],
+            registry=registry,
+        )
+        for refusal in Refusal:
+            self.auth_refusals.labels(refusal.value)
 
     def rejected(self, reason: TokenRejection) -> None:
         self.token_rejections.labels(reason.value).inc()
+
+    def auth_refused(self, reason: Refusal) -> None:
+        self.auth_refusals.labels(reason.value).inc()
 
 
 class StartAgentMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

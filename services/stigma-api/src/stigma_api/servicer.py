@@ -17,14 +17,18 @@ from callback_token import CallbackVerifier, TokenError, TokenRejection, Verifie
 from service_kit import log_context
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_api.admission import AdmissionRefused
+from stigma_api.auth import current_principal
 from stigma_api.conversions import execution_to_proto
 from stigma_api.executions import (
     DecisionRefused,
     ExecutionNotFound,
     Executions,
+    Owner,
+    RequestIdTaken,
     SpecMismatch,
     callback_ref,
 )
+from stigma_api.quotas import QuotaExceeded
 from stigma_api.validation import (
     InvalidRequest,
     Limits,
@@ -71,12 +75,16 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             raise  # unreachable: abort raises
         callback = callback_ref(verified) if verified else None
         fields = {"token_fp": verified.fingerprint} if verified else {}
-        with log_context(request_id=request.request_id, **fields):
+        principal = current_principal()
+        with log_context(request_id=request.request_id, principal=principal.name, **fields):
             try:
                 accepted = await self._temporal(
                     context,
                     self._executions.start(
-                        request_id=request.request_id, spec=spec, callback=callback
+                        request_id=request.request_id,
+                        spec=spec,
+                        callback=callback,
+                        principal=principal,
                     ),
                 )
             except SpecMismatch as err:
@@ -86,8 +94,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
                 raise  # unreachable: abort raises
             logger.info(
-                "accepted %s (mode=%s, already_running=%s)",
+                "accepted %s for %s (mode=%s, already_running=%s)",
                 accepted.execution_id,
+                principal.describe(),
                 "callback" if callback else "fire-and-forget",
                 accepted.already_running,
             )
@@ -132,9 +141,12 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.GetExecutionRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.GetExecutionResponse:
         execution_id = await self._execution_id(request.execution_id, context)
+        owner = await self._owned(execution_id, context)
         status = await self._temporal(context, self._executions.status(execution_id))
         partial = (
-            "" if status.phase.terminal else await self._executions.partial_output(execution_id)
+            ""
+            if status.phase.terminal
+            else await self._executions.partial_output(execution_id, description=owner.description)
         )
         return agent_pb2.GetExecutionResponse(
             execution=execution_to_proto(status, partial_output=partial)
@@ -144,6 +156,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.WatchExecutionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[agent_pb2.WatchExecutionResponse]:
         execution_id = await self._execution_id(request.execution_id, context)
+        await self._owned(execution_id, context)  # a run's tenant never changes
         last: agent_pb2.Execution | None = None
         while True:
             status = await self._temporal(context, self._executions.status(execution_id))
@@ -162,6 +175,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.CancelExecutionRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.CancelExecutionResponse:
         execution_id = await self._execution_id(request.execution_id, context)
+        await self._owned(execution_id, context)
         status = await self._temporal(context, self._executions.cancel(execution_id))
         logger.info("cancel requested for %s: %s", execution_id, request.reason or "no reason")
         return agent_pb2.CancelExecutionResponse(execution=execution_to_proto(status))
@@ -170,6 +184,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.DecideToolCallRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.DecideToolCallResponse:
         execution_id = await self._execution_id(request.execution_id, context)
+        await self._owned(execution_id, context)
         try:
             validate_decision(request)
         except InvalidRequest as err:
@@ -197,15 +212,37 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
             raise  # unreachable: abort raises
 
+    async def _owned(self, execution_id: str, context: grpc.aio.ServicerContext) -> Owner:
+        """The run, if the caller may act on it: its tenant's principals and operators.
+
+        Another tenant's run answers exactly like an unknown one (NOT_FOUND, same message):
+        nobody learns that a run of another tenant exists (docs/adr/0014).
+        """
+        owner = await self._temporal(context, self._executions.owner(execution_id))
+        principal = current_principal()
+        if not principal.may_act_on(owner.tenant):
+            logger.warning(
+                "refused %s access to %s: a run of another tenant",
+                principal.describe(),
+                execution_id,
+            )
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"execution_id: no execution {execution_id}"
+            )
+        return owner
+
     async def _temporal(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
         """Map Temporal's failures to the status codes the contract promises."""
         try:
             return await call
         except ExecutionNotFound as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"execution_id: no execution {err}")
-        except AdmissionRefused as err:
+        except (AdmissionRefused, QuotaExceeded) as err:
             logger.warning("admission refused: %s", err)
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
+        except RequestIdTaken as err:
+            logger.warning("refused %s: %s", current_principal().describe(), err)
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(err))
         except WorkflowQueryFailedError as err:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"execution state unreadable: {err}")
         except RPCError as err:

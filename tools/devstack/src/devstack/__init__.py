@@ -4,6 +4,7 @@
 ``LocalStack``, so what the tests prove is what a newcomer runs.
 """
 
+from devstack._credentials import OPERATOR, ZIGFLOW_WORKER, ApiPrincipal, StackKeys
 from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
 from devstack._prometheus import LocalPrometheus, prometheus_config
@@ -11,12 +12,16 @@ from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_
 from devstack._temporal import TemporalDevServer, free_port
 
 __all__ = [
+    "OPERATOR",
     "REPO_ROOT",
     "SERVICES",
+    "ZIGFLOW_WORKER",
+    "ApiPrincipal",
     "LocalPrometheus",
     "LocalStack",
     "ServiceProcess",
     "StackConfig",
+    "StackKeys",
     "Startable",
     "StartupError",
     "TemporalDevServer",

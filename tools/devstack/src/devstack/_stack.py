@@ -4,7 +4,7 @@ import asyncio
 import logging
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from agent_contract import AI_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE, ZIGFLOW_TASK_QUEUE
+from devstack._credentials import STACK_PRINCIPALS, ApiPrincipal, StackKeys
 from devstack._lifecycle import Startable
 from devstack._private import private_dir, private_file, write_private
 from devstack._processes import ServiceProcess, StartupError
@@ -76,6 +77,9 @@ class StackConfig:
     """Fixed /metrics port per service name (default: free ones, kept across restarts)."""
     temporal_metrics_port: int | None = None
     """Fixed port of the Temporal server's own /metrics (default: a free one)."""
+    principals: Sequence[ApiPrincipal] = ()
+    """More callers of stigma-api to make API keys for (tests: other tenants), beside
+    ``zigflow-worker`` and ``operator``."""
 
 
 def callback_keys_file(state_dir: Path) -> Path:
@@ -105,6 +109,7 @@ class LocalStack(Startable):
         self.callback_keys_file = callback_keys_file(config.state_dir)
         # The keys themselves, for tests that sign their own tokens.
         self.callback_keys = self.callback_keys_file.read_text().strip()
+        self.api_keys = StackKeys(config.state_dir, [*STACK_PRINCIPALS, *config.principals])
         self.metrics_ports = {
             name: config.metrics_ports.get(name) or free_port() for name in SERVICES
         }
@@ -128,7 +133,9 @@ class LocalStack(Startable):
             "CALLBACK_KEYS_FILE": str(self.callback_keys_file),
             "PYTHONUNBUFFERED": "1",
             "STIGMA_API_LISTEN_ADDRESS": self.stigma_address,
+            "STIGMA_API_API_KEYS_FILE": str(self.api_keys.server_file),
             "ZIGFLOW_STIGMA_ADDRESS": self.stigma_address,
+            "ZIGFLOW_STIGMA_API_KEY_FILE": str(self.api_keys.key_file("zigflow-worker")),
             "ZIGFLOW_WORKFLOWS_DIR": str(self.config.workflows_dir),
         }
         prefix = ENV_PREFIXES[name]
@@ -196,6 +203,15 @@ class LocalStack(Startable):
             cert_path=env.get("ZIGFLOW_STIGMA_TLS_CERT_PATH", ""),
             key_path=env.get("ZIGFLOW_STIGMA_TLS_KEY_PATH", ""),
             server_name=env.get("ZIGFLOW_STIGMA_TLS_SERVER_NAME", ""),
+        )
+
+    def stigma_channel(self, principal: str = "operator") -> grpc.aio.Channel:
+        """A channel to stigma-api that calls as ``principal`` (an API key of this stack),
+        over the zigflow-worker's transport settings. Use it as an async context manager."""
+        return stigma_channel(
+            self.stigma_address,
+            self.stigma_tls(),
+            credentials=self.api_keys.credentials(principal),
         )
 
     async def _serving(self) -> bool:

@@ -1,10 +1,12 @@
 """``make demo`` prints the agent's steps as they happen, through stigma-api's
-WatchExecution: what an API client of Stigma sees, not a peek into Temporal."""
+WatchExecution: what an API client of Stigma sees (authenticated as the stack's
+operator), not a peek into Temporal."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TextIO
 
 import grpc
@@ -48,12 +50,15 @@ def describe_step(step: agent_pb2.AgentStep) -> str:
     return f"  step {step.index:>2}  model  {_short(step.message)}{took}{tokens}"
 
 
-async def print_steps(client: Client, stigma_address: str, caller_id: str, out: TextIO) -> None:
-    """Print each step of the caller's agent as it ends, until the agent ends."""
+async def print_steps(
+    client: Client, stigma: Callable[[], grpc.aio.Channel], caller_id: str, out: TextIO
+) -> None:
+    """Print each step of the caller's agent as it ends, until the agent ends; ``stigma``
+    opens an authenticated channel to stigma-api (``LocalStack.stigma_channel``)."""
     execution_id = await _execution_of(client, caller_id)
     out.write(f"agent {execution_id}\n")
     printed = -1
-    async with grpc.aio.insecure_channel(stigma_address) as channel:
+    async with stigma() as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
         stream = stub.WatchExecution(agent_pb2.WatchExecutionRequest(execution_id=execution_id))
         with contextlib.suppress(grpc.aio.AioRpcError):

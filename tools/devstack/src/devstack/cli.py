@@ -52,7 +52,10 @@ def _banner(stack: LocalStack) -> str:
     )
     return (
         f"Temporal      {stack.temporal.address}  (UI http://127.0.0.1:{stack.temporal.ui_port})\n"
-        f"stigma-api    {stack.stigma_address}\n"
+        f"stigma-api    {stack.stigma_address}  (callers need an API key: "
+        f"{stack.api_keys.folder}/*.key)\n"
+        f"stigmactl     export STIGMACTL_STIGMA_API_KEY_FILE="
+        f"{stack.api_keys.key_file('operator')}  (approve, reject)\n"
         f"/metrics      {metrics}\n"
         f"logs          {stack.config.state_dir / 'logs'}"
     )
@@ -68,7 +71,7 @@ async def _demo(args: argparse.Namespace) -> int:
         started = time.monotonic()
         workflow_id = f"{document.name}-{uuid.uuid4().hex[:12]}"
         steps = asyncio.create_task(
-            print_steps(stack.client, stack.stigma_address, workflow_id, sys.stdout)
+            print_steps(stack.client, stack.stigma_channel, workflow_id, sys.stdout)
         )
         with demo_trace(stack.client) as (traced, trace_id):
             try:
