@@ -63,3 +63,23 @@ def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     with pytest.raises(SettingsLoadError, match=f"bad environment: {name}: "):
         settings(monkeypatch, **{name: value})
+
+
+def test_the_keys_can_come_from_a_file_only_its_owner_reads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "callback-keys"
+    path.write_text(KEYS)
+    path.chmod(0o600)
+    monkeypatch.delenv("CALLBACK_KEYS", raising=False)
+    monkeypatch.setenv("CALLBACK_KEYS_FILE", str(path))
+    assert load_settings(ZigflowSettings).keyring.signing_key_id == "k1"
+    path.chmod(0o640)
+    with pytest.raises(
+        SettingsLoadError, match=f"environment: CALLBACK_KEYS_FILE: .*{path} has mode 0640"
+    ):
+        load_settings(ZigflowSettings)
+
+
+def test_metrics_bind_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings(monkeypatch).metrics_host == "127.0.0.1"

@@ -39,12 +39,21 @@ def load_settings(cls: type[S]) -> S:
         return cls()
     except ValidationError as err:
         prefix = str(cls.model_config.get("env_prefix", ""))
+        # A field read from a variable of its own (CALLBACK_KEYS) is reported by that name.
+        aliases = {
+            field.validation_alias
+            for field in cls.model_fields.values()
+            if isinstance(field.validation_alias, str)
+        }
         problems = []
         for error in err.errors():
             name = str(error["loc"][0]) if error["loc"] else "?"
             field = cls.model_fields.get(name)
             alias = field.validation_alias if field is not None else None
-            variable = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
+            if name in aliases:
+                variable = name
+            else:
+                variable = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
             problems.append(f"{variable}: {error['msg']}")
         raise SettingsLoadError("bad environment: " + "; ".join(problems)) from None
     except SettingsError as err:
