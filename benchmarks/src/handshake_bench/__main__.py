@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 
 from devstack import REPO_ROOT, LocalStack, StackConfig
-from handshake_bench import agent_loop, report, scenarios
+from handshake_bench import ack_auth, agent_loop, report, scenarios
 from handshake_bench.activities import BenchActivities, RpcCounter
 from stigma.agent.v1 import agent_pb2_grpc
 
@@ -38,10 +38,13 @@ async def measure(quick: bool) -> dict[str, Any]:
     sizes = scenarios.Sizes.for_mode(quick=quick)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-") as state:
+        idp = ack_auth.IdentityProvider(Path(state) / "idp")
+        idp.write()
         config = StackConfig(
             state_dir=Path(state),
             workflows_dir=REPO_ROOT / "benchmarks" / "workflows",
             headless=True,
+            service_env={"stigma-api": ack_auth.stigma_api_env(idp)},
         )
         async with (
             LocalStack(config) as stack,
@@ -53,6 +56,8 @@ async def measure(quick: bool) -> dict[str, Any]:
             overhead = await scenarios.delivery_overhead(stack, sizes)
             print("measuring StartAgent ACK latency ...", flush=True)
             ack = await scenarios.ack_latency(stub, sizes)
+            print("measuring what authentication and the checks cost the ACK ...", flush=True)
+            auth = await ack_auth.measure(stack, idp, quick=quick)
             print("measuring throughput against bare async completion ...", flush=True)
             throughput = await scenarios.throughput(stack, bench, sizes)
             print("measuring the rejected alternatives ...", flush=True)
@@ -67,6 +72,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         "machine": _machine(),
         "delivery_overhead_ms": overhead,
         "ack_latency_ms": ack,
+        "ack_auth": auth,
         "throughput": throughput,
         "throughput_ratio_vs_bare": throughput["throughput_ratio_vs_bare"],
         "pending": pending,

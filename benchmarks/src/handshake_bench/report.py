@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from handshake_bench import ack_auth
+
 GOALS = {
     "delivery p99 at 100 concurrent < 100 ms":
         lambda r: r["delivery_overhead_ms"]["100"]["p99"] < 100,
@@ -19,6 +21,14 @@ GOALS = {
     "zigflow RSS pending <= 1.1 x idle": lambda r: r["pending"]["zigflow_rss_ratio_vs_idle"] <= 1.1,
     "agent loop p50 per step at 1 agent < 15 ms":
         lambda r: r["agent_step_overhead_ms"]["1"]["agent_ms"]["p50"] < 15,
+    "ACK p50 with a JWT <= 1.2 x without (1 caller)":
+        lambda r: r["ack_auth"]["jwt_vs_none"]["1"]["p50_ratio"] <= 1.2,
+    "ACK p50 with a JWT <= 1.2 x without (100 at once)":
+        lambda r: r["ack_auth"]["jwt_vs_none"]["100"]["p50_ratio"] <= 1.2,
+    "ACK p50 everything on, 100 at once < 20 ms":
+        lambda r: r["ack_auth"]["all_on"]["ack_ms"]["p50"] < 20,
+    "ACK p99 everything on, 100 at once < 100 ms":
+        lambda r: r["ack_auth"]["all_on"]["ack_ms"]["p99"] < 100,
 }  # fmt: skip
 
 
@@ -31,6 +41,8 @@ def table(results: dict[str, Any]) -> str:
         )
     ack = results["ack_latency_ms"]
     lines.append(f"StartAgent ACK, ms        p50 {ack['p50']}  p99 {ack['p99']}")
+    if "ack_auth" in results:
+        lines += ack_auth.report_lines(results["ack_auth"])
     tp = results["throughput"]
     lines.append(
         f"throughput ({tp['calls']} calls)  handshake {tp['handshake_calls_per_s']}/s"
