@@ -200,10 +200,17 @@ def test_a_missing_or_bad_key_file_names_the_path_and_never_the_secret(tmp_path:
     assert "short" not in str(caught.value).replace(str(short), "")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file whatever its mode")
-def test_an_unreadable_key_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(KeyRingError, match="cannot be read"):
-        KeyRing.from_file(_key_file(tmp_path, f"old:{OLD}", 0o000))
+def test_a_key_file_that_cannot_be_opened_is_refused_naming_it(tmp_path: Path) -> None:
+    # A mounted Secret that went away leaves a dangling symlink; a path through a file is
+    # a typo in a mount path. (A mode that forbids reading cannot be shown here: CI runs
+    # as root, which reads any file whatever its mode.)
+    dangling = tmp_path / "gone"
+    dangling.symlink_to(tmp_path / "..data" / "callback-keys")
+    through_a_file = _key_file(tmp_path, f"old:{OLD}", 0o600) / "callback-keys"
+    for path in (dangling, through_a_file):
+        with pytest.raises(KeyRingError, match="cannot be read") as caught:
+            KeyRing.from_file(path)
+        assert str(path) in str(caught.value)
 
 
 def test_a_service_takes_its_keys_inline_or_from_a_file_but_not_both(tmp_path: Path) -> None:
