@@ -9,6 +9,9 @@ and a keep-alive loop's heartbeat timeouts and the orchestrator's sticky-queue t
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,6 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from agent_contract import AGENT_FAILED_ERROR, AGENT_WORKFLOW
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
+from stigmactl.cli import amain as stigmactl
 from tests.reliability_support import (
     agent_of,
     agent_runs,
@@ -353,3 +357,40 @@ async def test_soak_300_calls_with_failures_and_an_orchestrator_crash(
     assert set(runs) == {caller.id for caller in callers}
     doubled = {caller_id: count for caller_id, count in runs.items() if count != 1}
     assert not doubled
+
+
+async def test_stigmactl_pending_says_it_cannot_read_the_runs_while_the_orchestrator_is_down(
+    crash_stack: LocalStack,
+) -> None:
+    client = crash_stack.client
+    caller = await start_dsl(
+        client,
+        "reliability-call",
+        {"input": "counted", "parameters": {"steps": "2", "delay_ms": "20000"}},
+    )
+    agent = await agent_of(client, caller.id)
+
+    async def listed() -> bool:
+        out = io.StringIO()
+        code = await stigmactl(["pending", "--json"], client=client, out=out)
+        rows = json.loads(out.getvalue())
+        return code == 0 and any(row["caller_workflow_id"] == caller.id for row in rows)
+
+    await eventually(listed, within=60)  # listed from the caller's first beat on
+    await crash_stack.stop_service("stigma-orchestrator")
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = await stigmactl(["pending"], client=client, out=out, stderr=err)
+        took = time.monotonic() - started
+    finally:
+        await crash_stack.start_service("stigma-orchestrator")
+
+    # Never a confident "0 pending": it says the list is incomplete, names the run, exits 3,
+    # and answers in seconds (every query at once, under one 3 s deadline).
+    assert code == 3, (out.getvalue(), err.getvalue())
+    assert "INCOMPLETE" in err.getvalue()
+    assert agent.id in err.getvalue()
+    assert took < 10, took
+    result: dict[str, Any] = await caller.result()
+    assert result["output"] == "counted"

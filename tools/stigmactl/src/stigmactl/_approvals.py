@@ -13,22 +13,20 @@ from pathlib import Path
 
 import grpc
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from agent_contract import (
     AGENT_WORKFLOW,
     PENDING_APPROVALS_ATTRIBUTE,
-    STATUS_QUERY,
-    ExecutionStatus,
 )
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_wire import CallerCredentials, credential_interceptors
+from stigmactl._statuses import Unreadable, read_statuses
 
+DECIDE_TIMEOUT = timedelta(seconds=10)
 QUERY = (
     f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
     f"AND {PENDING_APPROVALS_ATTRIBUTE} > 0"
 )
-RPC_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -40,26 +38,27 @@ class WaitingCall:
     requested_at: str
 
 
-async def waiting_calls(client: Client) -> list[WaitingCall]:
-    found: list[WaitingCall] = []
-    async for execution in client.list_workflows(QUERY):
-        try:
-            status = await client.get_workflow_handle(execution.id).query(
-                STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=RPC_TIMEOUT
-            )
-        except RPCError:
-            continue  # closed meanwhile
-        found += [
-            WaitingCall(
-                execution_id=status.execution_id,
-                tool_call_id=pending.tool_call_id,
-                tool=pending.tool,
-                arguments=pending.arguments,
-                requested_at=pending.requested_at,
-            )
-            for pending in status.pending_approvals
-        ]
-    return found
+@dataclass(frozen=True)
+class WaitingCalls:
+    calls: list[WaitingCall]
+    unreadable: list[Unreadable]
+    """Runs waiting for a decision whose status could not be read: ``calls`` lacks theirs."""
+
+
+async def waiting_calls(client: Client) -> WaitingCalls:
+    statuses = await read_statuses(client, QUERY)
+    found = [
+        WaitingCall(
+            execution_id=status.execution_id,
+            tool_call_id=pending.tool_call_id,
+            tool=pending.tool,
+            arguments=pending.arguments,
+            requested_at=pending.requested_at,
+        )
+        for _, status in statuses.read
+        for pending in status.pending_approvals
+    ]
+    return WaitingCalls(found, statuses.unreadable)
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ async def decide(
                 approve=approve,
                 reason=reason,
             ),
-            timeout=RPC_TIMEOUT.total_seconds(),
+            timeout=DECIDE_TIMEOUT.total_seconds(),
         )
     execution: agent_pb2.Execution = response.execution
     return execution

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +12,10 @@ from agent_contract import (
     AGENT_WORKFLOW,
     PENDING_CALLBACKS_ATTRIBUTE,
     PENDING_SINCE_ATTRIBUTE,
-    STATUS_QUERY,
+    CallbackStatus,
     ExecutionStatus,
 )
+from stigmactl._statuses import QUERY_TIMEOUT, Unreadable, read_statuses
 
 PENDING_SINCE = SearchAttributeKey.for_datetime(PENDING_SINCE_ATTRIBUTE)
 QUERY = (
@@ -41,7 +43,9 @@ class PendingCall:
 
 async def _last_heartbeat(client: Client, workflow_id: str, activity_id: str) -> datetime | None:
     try:
-        description = await client.get_workflow_handle(workflow_id).describe()
+        description = await client.get_workflow_handle(workflow_id).describe(
+            rpc_timeout=QUERY_TIMEOUT
+        )
     except RPCError:
         return None
     for pending in description.raw_description.pending_activities:
@@ -50,22 +54,26 @@ async def _last_heartbeat(client: Client, workflow_id: str, activity_id: str) ->
     return None
 
 
+@dataclass(frozen=True)
+class PendingCalls:
+    """What ``stigmactl pending`` found, and the runs it could not read (then ``calls`` is
+    incomplete: never print it as the whole truth)."""
+
+    calls: list[PendingCall]
+    unreadable: list[Unreadable]
+
+
 async def pending_calls(
-    client: Client, *, older_than: timedelta | None = None
-) -> list[PendingCall]:
+    client: Client, *, older_than: timedelta | None = None, query_timeout: timedelta = QUERY_TIMEOUT
+) -> PendingCalls:
     """Every waiting caller, oldest first, from Temporal's durable state only."""
     query = QUERY
     cutoff = datetime.now(UTC) - (older_than or timedelta(0))
     if older_than is not None:
         query += f" AND {PENDING_SINCE_ATTRIBUTE} < '{cutoff.isoformat()}'"
-    calls: list[PendingCall] = []
-    async for execution in client.list_workflows(query):
-        try:
-            status: ExecutionStatus = await client.get_workflow_handle(execution.id).query(
-                STATUS_QUERY, result_type=ExecutionStatus, rpc_timeout=timedelta(seconds=10)
-            )
-        except RPCError:
-            continue  # closed meanwhile
+    statuses = await read_statuses(client, query, query_timeout=query_timeout)
+    waiting: list[tuple[ExecutionStatus, CallbackStatus, datetime | None]] = []
+    for execution, status in statuses.read:
         since = execution.typed_search_attributes.get(PENDING_SINCE)
         for callback in status.callbacks:
             if callback.state not in ("pending", "delivering"):
@@ -75,19 +83,26 @@ async def pending_calls(
             )
             if older_than is not None and attached is not None and attached > cutoff:
                 continue
-            calls.append(
-                PendingCall(
-                    caller_workflow_id=callback.caller_workflow_id,
-                    activity_id=callback.caller_activity_id,
-                    attempt=callback.attempt,
-                    waiting_since=attached,
-                    last_heartbeat=await _last_heartbeat(
-                        client, callback.caller_workflow_id, callback.caller_activity_id
-                    ),
-                    execution_id=status.execution_id,
-                    phase=status.phase.value,
-                    steps=len(status.steps),
-                )
-            )
+            waiting.append((status, callback, attached))
+    beats = await asyncio.gather(
+        *(
+            _last_heartbeat(client, callback.caller_workflow_id, callback.caller_activity_id)
+            for _, callback, _ in waiting
+        )
+    )
+    calls = [
+        PendingCall(
+            caller_workflow_id=callback.caller_workflow_id,
+            activity_id=callback.caller_activity_id,
+            attempt=callback.attempt,
+            waiting_since=attached,
+            last_heartbeat=beat,
+            execution_id=status.execution_id,
+            phase=status.phase.value,
+            steps=len(status.steps),
+        )
+        for (status, callback, attached), beat in zip(waiting, beats, strict=True)
+    ]
     far_future = datetime.max.replace(tzinfo=UTC)
-    return sorted(calls, key=lambda call: call.waiting_since or far_future)
+    calls.sort(key=lambda call: call.waiting_since or far_future)
+    return PendingCalls(calls, statuses.unreadable)

@@ -31,6 +31,7 @@ from service_kit import TemporalConnectionError, connect_temporal, temporal_name
 from stigma_wire import CallerCredentials, CredentialsError
 from stigmactl._approvals import StigmaEndpoint, WaitingCall, decide, waiting_calls
 from stigmactl._pending import PendingCall, pending_calls
+from stigmactl._statuses import Unreadable, incomplete_warning
 
 DEFAULT_STIGMA_ADDRESS = "localhost:50051"
 
@@ -277,8 +278,23 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+INCOMPLETE = 3
+"""Exit code of a listing that could not read every run: what it printed is not all."""
+
+
+def _incomplete(unreadable: list[Unreadable], what: str, stderr: TextIO) -> int:
+    if not unreadable:
+        return 0
+    stderr.write(incomplete_warning(unreadable, what))
+    return INCOMPLETE
+
+
 async def amain(
-    argv: Sequence[str], *, client: Client | None = None, out: TextIO = sys.stdout
+    argv: Sequence[str],
+    *,
+    client: Client | None = None,
+    out: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
 ) -> int:
     args = parser().parse_args(argv)
     if args.command in ("approve", "reject"):
@@ -306,13 +322,13 @@ async def amain(
     if client is None:
         client = await connect_temporal()
     if args.command == "approvals":
-        print_waiting(await waiting_calls(client), out, as_json=args.json)
-        return 0
+        waiting = await waiting_calls(client)
+        print_waiting(waiting.calls, out, as_json=args.json)
+        return _incomplete(waiting.unreadable, "tool calls waiting for approval", stderr)
     if args.command == "pending":
-        print_pending(
-            await pending_calls(client, older_than=args.older_than), out, as_json=args.json
-        )
-        return 0
+        pending = await pending_calls(client, older_than=args.older_than)
+        print_pending(pending.calls, out, as_json=args.json)
+        return _incomplete(pending.unreadable, "waiting callers", stderr)
     try:
         result = json.loads(args.result) if args.command == "complete" else None
     except json.JSONDecodeError as err:
