@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
@@ -36,6 +39,48 @@ PENDING_QUERY = (
 )
 PENDING_CALLBACKS = SearchAttributeKey.for_int(PENDING_CALLBACKS_ATTRIBUTE)
 PENDING_SINCE = SearchAttributeKey.for_datetime(PENDING_SINCE_ATTRIBUTE)
+
+
+@dataclass(frozen=True)
+class PendingReading:
+    count: int
+    oldest_age_seconds: float
+    read_at: float
+
+
+class PendingCallsGauges(Collector):
+    """The pending-call gauges, exported only once they have been read.
+
+    A plain Gauge exports 0 from the start: a stigma-api that could never read visibility
+    then said "nothing pending" with confidence, and its last-read timestamp of 0 made the
+    staleness alert report an age of 56 years. Until the first successful read there is no
+    sample, which the absence alert sees (PendingCallsGaugeAbsent); afterwards the last
+    reading stays, and its timestamp ages (PendingCallsGaugeStale).
+    """
+
+    def __init__(self) -> None:
+        self.reading: PendingReading | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        reading = self.reading
+        if reading is None:
+            return
+        yield GaugeMetricFamily(
+            "stigma_pending_agent_calls",
+            "Callers' activities waiting for an agent's callback past their first heartbeat "
+            "(a third of the caller's heartbeat timeout; from Temporal visibility)",
+            value=reading.count,
+        )
+        yield GaugeMetricFamily(
+            "stigma_oldest_pending_agent_call_age_seconds",
+            "Age of the longest-waiting caller's callback (0 when none waits)",
+            value=reading.oldest_age_seconds,
+        )
+        yield GaugeMetricFamily(
+            "stigma_pending_agent_calls_last_read_timestamp_seconds",
+            "When the pending gauges were last read from Temporal successfully",
+            value=reading.read_at,
+        )
 
 
 class ApiMetrics:
@@ -65,22 +110,8 @@ class ApiMetrics:
             "STIGMA_API_ACCEPT_UNBOUND_TOKENS (a rolling deploy; docs/adr/0013)",
             registry=registry,
         )
-        self.pending_calls = Gauge(
-            "stigma_pending_agent_calls",
-            "Callers' activities waiting for an agent's callback past their first heartbeat "
-            "(a third of the caller's heartbeat timeout; from Temporal visibility)",
-            registry=registry,
-        )
-        self.oldest_pending_age = Gauge(
-            "stigma_oldest_pending_agent_call_age_seconds",
-            "Age of the longest-waiting caller's callback (0 when none waits)",
-            registry=registry,
-        )
-        self.pending_last_read = Gauge(
-            "stigma_pending_agent_calls_last_read_timestamp_seconds",
-            "When the pending gauges were last read from Temporal successfully",
-            registry=registry,
-        )
+        self.pending = PendingCallsGauges()
+        registry.register(self.pending)
         for reason in TokenRejection:
             self.token_rejections.labels(reason.value)
         for mode in ("callback", "fire_and_forget"):
@@ -159,9 +190,7 @@ class PendingCallsReader:
             if since is not None:
                 oldest = since if oldest is None else min(oldest, since)
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        self._metrics.pending_calls.set(count)
-        self._metrics.oldest_pending_age.set(max(age, 0.0))
-        self._metrics.pending_last_read.set(time.time())
+        self._metrics.pending.reading = PendingReading(count, max(age, 0.0), time.time())
         return count, age
 
     async def run(self) -> None:
