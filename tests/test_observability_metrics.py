@@ -16,6 +16,7 @@ from devstack import SERVICES
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma.agent.v1.callback_pb2 import SignedCallback
 from tests.observability_support import Observed, Samples, total
+from tests.reliability_support import agent_of, status_of
 from tests.support import eventually, start_dsl, unique
 
 SPEC = agent_pb2.AgentSpec(name="metered", input="count me", model="scripted:echo")
@@ -260,3 +261,39 @@ async def test_pending_gauge_reads_durable_state_and_survives_restarting_every_p
         outcome="cancelled",
     )
     assert cancelled - cancelled_before == calls
+
+
+async def test_a_caller_the_keep_alive_finds_gone_counts_as_a_stale_delivery(
+    observed: Observed,
+) -> None:
+    stack = observed.stack
+    caller = await start_dsl(
+        stack.client,
+        "observed-call",
+        {"input": "abandoned", "parameters": {"steps": "1", "delay_ms": "600000"}},
+    )
+    agent = await agent_of(stack.client, caller.id)
+
+    async def kept_alive() -> bool:
+        description = await caller.describe()
+        return any(
+            pending.HasField("last_heartbeat_time")
+            for pending in description.raw_description.pending_activities
+        )
+
+    await eventually(kept_alive, within=60)  # the first caller beat: the keep-alive runs
+    before = await observed.metrics("stigma-orchestrator")
+    await caller.terminate("the caller's workflow is gone")
+
+    async def counted() -> bool:
+        after = await observed.metrics("stigma-orchestrator")
+        stale = "stigma_callback_deliveries_total"
+        return total(after, stale, outcome="stale") - total(before, stale, outcome="stale") == 1
+
+    try:
+        # Found at the keep-alive's next caller beat (a third of the 60 s heartbeat timeout).
+        await eventually(counted, within=60)
+        status = await status_of(agent)
+        assert [cb.state for cb in status.callbacks] == ["stale"]
+    finally:
+        await agent.terminate("test over")

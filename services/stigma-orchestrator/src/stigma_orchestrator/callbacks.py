@@ -155,6 +155,7 @@ class CallbackActivities:
                 return CallerVerdict.REFUSED
             except CallerGone as err:
                 logger.info("stop keeping the caller alive: %s", err)
+                self._count_delivery("stale")  # the run will not deliver to it either
                 return CallerVerdict.STALE
             next_caller_beat = loop.time()
             while True:
@@ -193,6 +194,11 @@ class CallbackActivities:
             self._count_heartbeat("gone" if err.status in _GONE else "error")
             if err.status in _GONE:
                 logger.info("caller attempt %d is gone: stop keeping it alive", callback.attempt)
+                if not Phase(details["phase"]).terminal:
+                    # Found gone while the agent runs: the run will not deliver to it, so
+                    # this is where it counts. (A run that has ended delivers, and counts,
+                    # itself: a beat racing that delivery must not count it twice.)
+                    self._count_delivery("stale")
                 return CallerVerdict.STALE
             logger.warning("heartbeat to caller failed (%s); will retry", err.status)
         return None
