@@ -134,9 +134,10 @@ def test_data_spelled_like_a_forbidden_name_is_not_refused(expression: str) -> N
     ],
 )
 def test_code_that_reaches_a_forbidden_name_is_refused(expression: str) -> None:
-    assert "is not allowed in an expression" in refusal(
-        document({"leak": {"set": {"out": expression}}})
-    ).problem
+    assert (
+        "is not allowed in an expression"
+        in refusal(document({"leak": {"set": {"out": expression}}})).problem
+    )
 
 
 def test_a_backslash_continues_a_comment_over_the_newline() -> None:
