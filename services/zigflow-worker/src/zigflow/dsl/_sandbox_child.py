@@ -1,6 +1,6 @@
 """The evaluating process of the expression sandbox (run by path: stdlib and jq only).
 
-    python -I _sandbox_child.py PARENT_PID MAX_MEMORY_BYTES MAX_OUTPUT_BYTES CPU_SECONDS
+    python -I _sandbox_child.py MAX_MEMORY_BYTES MAX_OUTPUT_BYTES CPU_SECONDS
 
 Started by :class:`zigflow.dsl.sandbox.ExpressionSandbox` with an empty environment. It
 clears what Python itself put there, sets its limits (address space, no core files), says
@@ -11,8 +11,9 @@ a JSON list of programs, then the input as JSON text. The answer is one line:
 
 Each request also lowers its CPU-time limit (RLIMIT_CPU) to what it has used plus the
 parent's deadline and a second: the parent's deadline is what stops a runaway expression
-(it kills this process), this is the backstop should the parent be gone. So is
-PR_SET_PDEATHSIG, which kills it when the parent dies.
+(it kills this process), this is the backstop should the parent be gone; an idle child
+ends when its input closes, which the parent's death does too. (Not PR_SET_PDEATHSIG:
+it fires when the *thread* that started the child ends, and any thread may start one.)
 """
 
 from __future__ import annotations
@@ -24,17 +25,6 @@ import resource
 import signal
 import sys
 from typing import Any, BinaryIO
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with(parent: int) -> None:
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        sys.exit(0)
 
 
 def _limit_cpu(seconds: int) -> None:
@@ -103,8 +93,7 @@ def _serve(requests: BinaryIO, answers: BinaryIO, max_output: int, cpu_seconds: 
 
 
 def main() -> None:
-    parent, max_memory, max_output, cpu_seconds = (int(arg) for arg in sys.argv[1:5])
-    _die_with(parent)
+    max_memory, max_output, cpu_seconds = (int(arg) for arg in sys.argv[1:4])
     os.environ.clear()  # also unsets the C environment jq reads ($ENV, env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker to handle
     import jq  # noqa: F401  (loaded before the address space is limited)

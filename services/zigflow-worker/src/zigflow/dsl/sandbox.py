@@ -100,7 +100,7 @@ class _Child:
 
     def __init__(self, limits: SandboxLimits) -> None:
         cpu_seconds = max(1, math.ceil(limits.timeout.total_seconds()))
-        argv = [sys.executable, "-I", str(_CHILD), str(os.getpid())]
+        argv = [sys.executable, "-I", str(_CHILD)]
         argv += [str(limits.max_memory_bytes), str(limits.max_output_bytes), str(cpu_seconds)]
         self.process = subprocess.Popen(
             argv,
@@ -180,8 +180,9 @@ class ExpressionSandbox:
     :class:`zigflow.dsl.expressions.Evaluator`.
 
     ``processes`` children start with the pool and are reused; one that is killed is
-    replaced when next needed. Evaluations beyond ``processes`` at once wait for a free
-    child (each is busy for at most the timeout). Use as a context manager.
+    replaced at once, by a thread of its own. Evaluations beyond ``processes`` at once
+    wait for a free child (each is busy for at most the timeout). Use as a context
+    manager.
     """
 
     def __init__(self, *, limits: SandboxLimits | None = None, processes: int = 2) -> None:
@@ -279,6 +280,8 @@ class ExpressionSandbox:
         child.close()
 
     def _discard(self, child: _Child, *, kill: bool) -> None:
+        """Drop a child that failed, and start its replacement beside the caller: the
+        next evaluation, often another workflow's, finds it ready."""
         if kill:
             child.kill()
         else:
@@ -287,6 +290,12 @@ class ExpressionSandbox:
         with self._changed:
             self._state.live -= 1
             self._changed.notify_all()
+        threading.Thread(target=self._replace, name="expression-sandbox-spawn").start()
+
+    def _replace(self) -> None:
+        # On failure, the next evaluation spawns one itself, and reports what went wrong.
+        with contextlib.suppress(SandboxUnavailable):
+            self.start()
 
 
 def _decode(line: bytes, limits: SandboxLimits) -> list[Any]:
