@@ -52,13 +52,13 @@ def test_the_expression_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     loaded = settings(
         monkeypatch,
-        ZIGFLOW_EXPRESSION_TIMEOUT="PT2.5S",
+        ZIGFLOW_EXPRESSION_TIMEOUT="PT1.5S",
         ZIGFLOW_EXPRESSION_MAX_MEMORY_BYTES=str(512 * 1024 * 1024),
         ZIGFLOW_EXPRESSION_MAX_OUTPUT_BYTES="65536",
         ZIGFLOW_EXPRESSION_PROCESSES="4",
     )
     assert loaded.expression_limits == SandboxLimits(
-        timeout=timedelta(seconds=2.5), max_memory_bytes=512 * 1024 * 1024, max_output_bytes=65536
+        timeout=timedelta(seconds=1.5), max_memory_bytes=512 * 1024 * 1024, max_output_bytes=65536
     )
     assert loaded.expression_processes == 4
 
@@ -82,6 +82,7 @@ def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_p
         ("ZIGFLOW_MAX_RESPONSE_BYTES", "0"),
         ("ZIGFLOW_EXPRESSION_TIMEOUT", "0"),
         ("ZIGFLOW_EXPRESSION_TIMEOUT", "soon"),
+        ("ZIGFLOW_EXPRESSION_TIMEOUT", "PT2S"),
         ("ZIGFLOW_EXPRESSION_MAX_MEMORY_BYTES", "1000000"),
         ("ZIGFLOW_EXPRESSION_MAX_OUTPUT_BYTES", "0"),
         ("ZIGFLOW_EXPRESSION_PROCESSES", "0"),

@@ -14,6 +14,9 @@ from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
 from zigflow.dsl.sandbox import MEBIBYTE, SandboxLimits
 from zigflow.stigma_channel import StigmaTls
 
+# The Python SDK fails a workflow activation that takes longer (not configurable).
+DEADLOCK_DETECTION = timedelta(seconds=2)
+
 
 class ZigflowSettings(ServiceSettings):
     """Environment of the zigflow-worker (prefix ``ZIGFLOW_``, plus the shared CALLBACK_KEYS or
@@ -70,11 +73,14 @@ class ZigflowSettings(ServiceSettings):
     """History length after which a long ``for`` continues the run as new. Part of the
     workflows' behaviour: change it only when no long loop is running (or by versioning)."""
 
-    expression_timeout: timedelta = Field(default=timedelta(seconds=1), gt=timedelta(0))
+    expression_timeout: timedelta = Field(
+        default=timedelta(seconds=1), gt=timedelta(0), lt=DEADLOCK_DETECTION
+    )
     """Wall-clock time one evaluation of a document's jq may take (one expression, or the
     expressions of one field such as a ``with`` map); past it the task fails with an
     ``expression`` error. Part of the workflows' behaviour: keep it far above what the
-    documents need."""
+    documents need. Below 2 s: a workflow task that takes longer is failed by the SDK's
+    deadlock detection (and retried for ever) before the limit could fail the task."""
     expression_max_memory_bytes: int = Field(default=256 * MEBIBYTE, ge=64 * MEBIBYTE)
     """Address space of each expression process (the interpreter and jq included)."""
     expression_max_output_bytes: int = Field(default=4 * MEBIBYTE, gt=0)
