@@ -458,17 +458,24 @@ async def test_invalid_utf8_is_invalid_argument_naming_the_field(stack: LocalSta
 
 
 async def test_no_document_reads_the_signing_key_or_a_secret_from_the_environment(
-    client: Client,
+    stack: LocalStack, client: Client
 ) -> None:
+    # $ENV and env are refused when the definition loads (docs/dsl.md, "Expression
+    # sandbox"): the worker names the expression and serves the other documents, and a run
+    # of the refused type never executes a task.
+    log = (stack.config.state_dir / "logs" / "zigflow-worker.log").read_text()
+    assert (
+        "security-env.yaml:12: $.do[0].read.set.key: '$ENV' is not allowed in an expression" in log
+    )
     handle = await start_dsl(client, "security-env", {})
-    result = await handle.result()
-    assert result == {
-        "key": None,
-        "keyFile": None,
-        "keyByEnv": None,
-        "secret": None,
-        "pathVisible": True,
-    }
+
+    async def task_failed() -> bool:
+        return bool(await history_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED))
+
+    await eventually(task_failed)
+    (failed,) = (await history_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED))[:1]
+    assert "security-env" in failed.workflow_task_failed_event_attributes.failure.message
+    await handle.terminate("test done")
 
 
 async def test_the_state_folder_and_its_files_are_private(stack: LocalStack) -> None:

@@ -11,6 +11,7 @@ import pytest
 from zigflow.definitions import prepare
 from zigflow.dsl import DefinitionError, RunOptions
 from zigflow.dsl.document import parse_document
+from zigflow.dsl.expressions import IN_PROCESS
 from zigflow.secrets import MissingSecretError, SecretSource
 
 
@@ -97,6 +98,7 @@ def test_a_definition_missing_a_secret_is_refused_and_the_others_run() -> None:
         [needs, lacks, elsewhere],
         secrets=SecretSource(None, {"ZIGFLOW_SECRET_TOKEN": "hunter2"}),
         continue_as_new_after=500,
+        evaluator=IN_PROCESS,
     )
     assert [(e.source, e.path) for e in prepared.refused] == [("lacks.yaml", "$.use.secrets")]
     assert "'absent' is not provided" in prepared.refused[0].problem
@@ -108,6 +110,7 @@ def test_a_definition_missing_a_secret_is_refused_and_the_others_run() -> None:
     }
     (needs_class,) = prepared.by_queue["zigflow"]
     assert dict(needs_class.options.secrets) == {"token": "hunter2"}
+    assert needs_class.options.evaluator is IN_PROCESS
     assert needs_class.options.continue_as_new_after == 500
     assert needs_class.options.task_queue_of("queued") == "elsewhere"
     # Every document's queue is known, even a refused one's (another worker may run it).

@@ -1,13 +1,16 @@
-"""The worker's settings for secrets, continue-as-new and egress fail fast on bad values."""
+"""The worker's settings for secrets, continue-as-new, egress and the expression sandbox
+fail fast on bad values."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from egress_policy import EgressPolicy
 from service_kit import SettingsLoadError, load_settings
+from zigflow.dsl.sandbox import SandboxLimits
 from zigflow.settings import ZigflowSettings
 
 KEYS = "k1:" + "s" * 32
@@ -41,6 +44,25 @@ def test_the_egress_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_the_expression_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings(monkeypatch).expression_limits == SandboxLimits(
+        timeout=timedelta(seconds=1),
+        max_memory_bytes=256 * 1024 * 1024,
+        max_output_bytes=4 * 1024 * 1024,
+    )
+    loaded = settings(
+        monkeypatch,
+        ZIGFLOW_EXPRESSION_TIMEOUT="PT1.5S",
+        ZIGFLOW_EXPRESSION_MAX_MEMORY_BYTES=str(512 * 1024 * 1024),
+        ZIGFLOW_EXPRESSION_MAX_OUTPUT_BYTES="65536",
+        ZIGFLOW_EXPRESSION_PROCESSES="4",
+    )
+    assert loaded.expression_limits == SandboxLimits(
+        timeout=timedelta(seconds=1.5), max_memory_bytes=512 * 1024 * 1024, max_output_bytes=65536
+    )
+    assert loaded.expression_processes == 4
+
+
 def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     loaded = settings(
         monkeypatch,
@@ -58,6 +80,12 @@ def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_p
         ("ZIGFLOW_EGRESS_ALLOW", "10.0.0.1/8"),
         ("ZIGFLOW_EGRESS_DENY", "http://example.com"),
         ("ZIGFLOW_MAX_RESPONSE_BYTES", "0"),
+        ("ZIGFLOW_EXPRESSION_TIMEOUT", "0"),
+        ("ZIGFLOW_EXPRESSION_TIMEOUT", "soon"),
+        ("ZIGFLOW_EXPRESSION_TIMEOUT", "PT2S"),
+        ("ZIGFLOW_EXPRESSION_MAX_MEMORY_BYTES", "1000000"),
+        ("ZIGFLOW_EXPRESSION_MAX_OUTPUT_BYTES", "0"),
+        ("ZIGFLOW_EXPRESSION_PROCESSES", "0"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

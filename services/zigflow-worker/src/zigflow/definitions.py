@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from zigflow.dsl import DefinitionError, RunOptions, WorkflowDocument
+from zigflow.dsl.expressions import Evaluator
 from zigflow.secrets import MissingSecretError, SecretSource
 from zigflow.workflows import DslWorkflow, workflow_class
 
@@ -21,10 +22,15 @@ class Definitions:
 
 
 def prepare(
-    documents: Sequence[WorkflowDocument], *, secrets: SecretSource, continue_as_new_after: int
+    documents: Sequence[WorkflowDocument],
+    *,
+    secrets: SecretSource,
+    continue_as_new_after: int,
+    evaluator: Evaluator,
 ) -> Definitions:
     """One workflow class per document that has everything it declares; the others are
-    refused with their reason, and the rest still run."""
+    refused with their reason, and the rest still run. ``evaluator`` runs every
+    expression: the worker's expression sandbox."""
     queues = {document.workflow_type: document.task_queue for document in documents}
     prepared = Definitions()
     for document in documents:
@@ -34,7 +40,10 @@ def prepare(
             prepared.refused.append(DefinitionError(document.source, "$.use.secrets", str(err)))
             continue
         options = RunOptions(
-            secrets=values, task_queues=queues, continue_as_new_after=continue_as_new_after
+            secrets=values,
+            task_queues=queues,
+            continue_as_new_after=continue_as_new_after,
+            evaluator=evaluator,
         )
         prepared.by_queue.setdefault(document.task_queue, []).append(
             workflow_class(document, options)

@@ -11,7 +11,11 @@ from egress_policy import DEFAULT_MAX_RESPONSE_BYTES, EgressPolicy
 from service_kit import ServiceSettings
 from stigma_wire import CallerCredentials, CredentialsError
 from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
+from zigflow.dsl.sandbox import MEBIBYTE, SandboxLimits
 from zigflow.stigma_channel import StigmaTls
+
+# The Python SDK fails a workflow activation that takes longer (not configurable).
+DEADLOCK_DETECTION = timedelta(seconds=2)
 
 
 class ZigflowSettings(ServiceSettings):
@@ -68,6 +72,21 @@ class ZigflowSettings(ServiceSettings):
     continue_as_new_after_events: int = Field(default=DEFAULT_CONTINUE_AS_NEW_AFTER, ge=100)
     """History length after which a long ``for`` continues the run as new. Part of the
     workflows' behaviour: change it only when no long loop is running (or by versioning)."""
+
+    expression_timeout: timedelta = Field(
+        default=timedelta(seconds=1), gt=timedelta(0), lt=DEADLOCK_DETECTION
+    )
+    """Wall-clock time one evaluation of a document's jq may take (one expression, or the
+    expressions of one field such as a ``with`` map); past it the task fails with an
+    ``expression`` error. Part of the workflows' behaviour: keep it far above what the
+    documents need. Below 2 s: a workflow task that takes longer is failed by the SDK's
+    deadlock detection (and retried for ever) before the limit could fail the task."""
+    expression_max_memory_bytes: int = Field(default=256 * MEBIBYTE, ge=64 * MEBIBYTE)
+    """Address space of each expression process (the interpreter and jq included)."""
+    expression_max_output_bytes: int = Field(default=4 * MEBIBYTE, gt=0)
+    """JSON size of all the results of one evaluation (or of its error message)."""
+    expression_processes: int = Field(default=2, ge=1)
+    """Expression processes kept running; more evaluations at once wait for one."""
 
     egress_allow: str = ""
     """Where ``call: http`` / ``call: grpc`` may connect: comma-separated CIDR networks,
@@ -141,6 +160,14 @@ class ZigflowSettings(ServiceSettings):
             cert_path=self.stigma_tls_cert_path,
             key_path=self.stigma_tls_key_path,
             server_name=self.stigma_tls_server_name,
+        )
+
+    @property
+    def expression_limits(self) -> SandboxLimits:
+        return SandboxLimits(
+            timeout=self.expression_timeout,
+            max_memory_bytes=self.expression_max_memory_bytes,
+            max_output_bytes=self.expression_max_output_bytes,
         )
 
     @property

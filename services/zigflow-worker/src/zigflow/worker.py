@@ -11,8 +11,9 @@ from callback_token import CallbackSigner
 from service_kit import SettingsLoadError, Telemetry, connect_temporal, wait_for_shutdown
 from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
-from zigflow.definitions import prepare
+from zigflow.definitions import Definitions, prepare
 from zigflow.dsl import load_directory
+from zigflow.dsl.sandbox import ExpressionSandbox
 from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
 from zigflow.http_call import HttpCallActivities
@@ -29,20 +30,33 @@ async def serve(settings: ZigflowSettings) -> None:
     of the workflow that calls them).
 
     The signing key and the ``ZIGFLOW_SECRET_*`` values leave the process environment
-    first: no workflow expression can read them there (zigflow.environment)."""
+    first (zigflow.environment), and expressions run in the expression sandbox's child
+    processes, which start with an empty environment and under limits (dsl/sandbox.py)."""
     environment_secrets = take_secrets(os.environ)
     documents, errors = load_directory(settings.workflows_dir)
-    definitions = prepare(
-        documents,
-        secrets=SecretSource(settings.secrets_dir, environment_secrets),
-        continue_as_new_after=settings.continue_as_new_after_events,
-    )
-    for error in [*errors, *definitions.refused]:
-        logger.error("definition refused: %s", error)
-    if not definitions.by_queue:
-        raise SettingsLoadError(
-            f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
+    with ExpressionSandbox(
+        limits=settings.expression_limits, processes=settings.expression_processes
+    ) as sandbox:
+        logger.info(
+            "expressions run in %d sandbox processes: %s", sandbox.processes, sandbox.limits
         )
+        definitions = prepare(
+            documents,
+            secrets=SecretSource(settings.secrets_dir, environment_secrets),
+            continue_as_new_after=settings.continue_as_new_after_events,
+            evaluator=sandbox,
+        )
+        for error in [*errors, *definitions.refused]:
+            logger.error("definition refused: %s", error)
+        if not definitions.by_queue:
+            raise SettingsLoadError(
+                f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
+            )
+        # The workers stop (their activations end) before the sandbox closes.
+        await _poll(settings, definitions)
+
+
+async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
     async with Telemetry(
         service="zigflow-worker",
         metrics_port=settings.metrics_port,

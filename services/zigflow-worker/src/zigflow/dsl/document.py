@@ -257,6 +257,11 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     validation.check_metadata(checker, document.get("metadata") or {}, _TASK_QUEUE)
     if evaluate.check_evaluate(checker, data) == "loose":
         data = evaluate.loosen(data)
+    for where, expression in _expressions(data, "$"):
+        try:
+            expressions.check_names(expression)
+        except expressions.ExpressionError as err:
+            raise checker.fail(where, str(err)) from None
     for key in ("input", "output"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise checker.fail(f"$.{key}", "must be a map")

@@ -1,7 +1,13 @@
 """jq runtime expressions (``${ .foo }``), as the DSL's default expression language.
 
-Programs are compiled once and cached; runtime variables ($input, $context, ...)
-are bound per evaluation through the program's input, which keeps the cache valid.
+A program is the expression's body wrapped so that the runtime variables ($input,
+$context, ...) are bound from the program's input: one compiled program serves every
+evaluation. Checking (at load) compiles in this process and refuses the builtins that
+reach outside the data (:mod:`zigflow.dsl.jq_names`); running goes through an
+:class:`Evaluator`: the worker's is the :class:`~zigflow.dsl.sandbox.ExpressionSandbox`
+(child processes under CPU-time, memory and output limits), and
+:class:`InProcessEvaluator` runs the same programs here, with no limits, for replaying
+trusted histories and for tests. Both give the same value for the same program and input.
 """
 
 from __future__ import annotations
@@ -9,20 +15,89 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import jq
+
+from zigflow.dsl import jq_names
 
 VARIABLES = ("input", "output", "context", "secrets", "task", "workflow", "runtime")
 LANGUAGE = "jq"
 MODES = ("strict", "loose")
 _BINDINGS = " | ".join(f".vars.{name} as ${name}" for name in VARIABLES)
+# Run before every evaluated program (never in the load-time check, whose error messages
+# count columns in the wrapped program): the environment builtins give nothing, whatever
+# process runs the program. Documents using them are refused at load anyway.
+_RUNTIME_PRELUDE = "def env: {}; {} as $ENV | "
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ExpressionError(ValueError):
     """A jq program that does not compile or fails at run time."""
+
+
+class ExpressionLimitError(ExpressionError):
+    """An expression ran past a limit of the sandbox (time, memory or output size)."""
+
+
+class ProgramError(ValueError):
+    """What an :class:`Evaluator` raises when program ``index`` of a batch fails:
+    ``message`` is jq's; ``compiling`` tells a compile error from a run-time one."""
+
+    def __init__(self, index: int, message: str, *, compiling: bool = False) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
+        self.compiling = compiling
+
+
+class LimitExceeded(ValueError):
+    """What an :class:`Evaluator` raises when a batch runs past a limit: ``index`` is the
+    program that did, when known."""
+
+    def __init__(self, problem: str, *, index: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.index = index
+
+
+class Evaluator(Protocol):
+    """Runs wrapped programs (see :func:`program_text`) on one JSON input."""
+
+    def run(self, programs: Sequence[str], input_json: str) -> list[Any]:
+        """The first result of each program (None when it has none), in order; every
+        result of a program is computed, so an error after the first one fails it.
+        Raises :class:`ProgramError` for the first program that fails, or
+        :class:`LimitExceeded`."""
+        ...
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str) -> Any:
+    return jq.compile(text)
+
+
+class InProcessEvaluator:
+    """Runs programs in this process with no limits: only for programs and inputs that
+    are trusted (replaying recorded histories, tests). The worker uses the sandbox."""
+
+    def run(self, programs: Sequence[str], input_json: str) -> list[Any]:
+        values: list[Any] = []
+        for index, text in enumerate(programs):
+            try:
+                program = _compiled(text)
+            except ValueError as err:
+                raise ProgramError(index, str(err), compiling=True) from None
+            try:
+                results = program.input_text(input_json).all()
+            except ValueError as err:
+                raise ProgramError(index, str(err)) from None
+            values.append(results[0] if results else None)
+        return values
+
+
+IN_PROCESS = InProcessEvaluator()
 
 
 def is_expression(value: Any) -> bool:
@@ -43,11 +118,21 @@ def _body(expression: str) -> str:
     return text[2:-1].strip() if is_expression(text) else text
 
 
-@functools.lru_cache(maxsize=1024)
-def _compile(body: str, extra: tuple[str, ...] = ()) -> Any:
+def _wrapped(body: str, extra: tuple[str, ...]) -> str:
     bindings = _BINDINGS + "".join(f" | .vars.{name} as ${name}" for name in extra)
+    return f"{bindings} | .data | ({body})"
+
+
+def program_text(expression: str, extra: tuple[str, ...] = ()) -> str:
+    """The program an evaluator runs for ``expression`` (with or without ``${ }``);
+    ``extra`` names the scoped variables bound beyond the standard ones."""
+    return _RUNTIME_PRELUDE + _wrapped(_body(expression), extra)
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_compiles(body: str, extra: tuple[str, ...]) -> None:
     try:
-        return jq.compile(f"{bindings} | .data | ({body})")
+        jq.compile(_wrapped(body, extra))
     except ValueError as err:
         raise ExpressionError(f"jq does not compile {body!r}: {err}") from None
 
@@ -62,7 +147,16 @@ def check(expression: str, extra: Iterable[str] = ()) -> None:
     ``extra`` names the scoped variables the document declares (``for.each``,
     ``for.at``, ``catch.as``), so ``$item`` compiles where a loop defines it.
     """
-    _compile(_body(expression), _extra_names(extra))
+    _check_compiles(_body(expression), _extra_names(extra))
+
+
+def check_names(expression: str) -> None:
+    """Refuse the builtins that reach outside the expression's data (``$ENV``, ``env``,
+    ``input``, ``halt``, ... : :mod:`zigflow.dsl.jq_names`), naming the first one."""
+    found = jq_names.forbidden(_body(expression))
+    if found:
+        name, reason = found[0]
+        raise ExpressionError(f"{str(name)!r} is not allowed in an expression: it {reason}")
 
 
 def is_variable_name(name: Any) -> bool:
@@ -70,31 +164,75 @@ def is_variable_name(name: Any) -> bool:
     return isinstance(name, str) and _IDENTIFIER.match(name) is not None
 
 
-def evaluate(expression: str, data: Any, variables: Mapping[str, Any]) -> Any:
+def _expressions_in(value: Any) -> Iterator[str]:
+    if is_expression(value):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _expressions_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _expressions_in(item)
+
+
+def _filled(value: Any, results: Iterator[Any]) -> Any:
+    if is_expression(value):
+        return next(results)
+    if isinstance(value, dict):
+        return {key: _filled(item, results) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, results) for item in value]
+    return value
+
+
+def render(
+    value: Any,
+    data: Any,
+    variables: Mapping[str, Any],
+    evaluator: Evaluator = IN_PROCESS,
+) -> Any:
+    """Evaluate every ``${ }`` string inside a value (objects and lists recursively).
+
+    The value's expressions run as one batch on one input (one round trip to the
+    sandbox); a value without any is returned as it is, without evaluating anything.
+    """
+    found = list(_expressions_in(value))
+    if not found:
+        return _filled(value, iter(()))  # a copy, as when it holds expressions
+    extra = _extra_names(variables)
+    names = (*VARIABLES, *extra)
+    payload = {"data": data, "vars": {name: variables.get(name) for name in names}}
+    bodies = [_body(expression) for expression in found]
+    try:
+        results = evaluator.run([program_text(body, extra) for body in bodies], json.dumps(payload))
+    except ProgramError as err:
+        if err.compiling:  # the load-time check's message, which counts no prelude
+            check(found[err.index], extra)
+            raise ExpressionError(f"jq does not compile {bodies[err.index]!r}") from None
+        raise ExpressionError(f"jq failed on {bodies[err.index]!r}: {err.message}") from None
+    except LimitExceeded as err:
+        which = (
+            repr(bodies[err.index])
+            if err.index is not None
+            else repr(bodies[0])
+            if len(bodies) == 1
+            else f"the {len(bodies)} expressions of one field"
+        )
+        raise ExpressionLimitError(f"jq stopped on {which}: {err.problem}") from None
+    return _filled(value, iter(results))
+
+
+def evaluate(
+    expression: str,
+    data: Any,
+    variables: Mapping[str, Any],
+    evaluator: Evaluator = IN_PROCESS,
+) -> Any:
     """Evaluate one expression (with or without ``${ }``) and return its first result.
 
     Variables beyond the standard ones (loop items, caught errors) are bound too.
     """
-    extra = _extra_names(variables)
-    program = _compile(_body(expression), extra)
-    names = (*VARIABLES, *extra)
-    payload = {"data": data, "vars": {name: variables.get(name) for name in names}}
-    try:
-        results = program.input_value(payload).all()
-    except ValueError as err:
-        raise ExpressionError(f"jq failed on {_body(expression)!r}: {err}") from None
-    return results[0] if results else None
-
-
-def render(value: Any, data: Any, variables: Mapping[str, Any]) -> Any:
-    """Evaluate every ``${ }`` string inside a value (objects and lists recursively)."""
-    if is_expression(value):
-        return evaluate(value, data, variables)
-    if isinstance(value, dict):
-        return {key: render(item, data, variables) for key, item in value.items()}
-    if isinstance(value, list):
-        return [render(item, data, variables) for item in value]
-    return value
+    return render(as_expression(expression), data, variables, evaluator)
 
 
 def truthy(value: Any) -> bool:

@@ -2,7 +2,7 @@
 
 Everything here must be replay-safe: time comes from ``workflow.now()`` and
 Temporal timers, side effects only from activities and child workflows, and
-evaluation is pure jq.
+evaluation is pure jq (in the worker's expression sandbox, see dsl/sandbox.py).
 """
 
 from __future__ import annotations
@@ -136,7 +136,9 @@ class Interpreter:
         **extra: Any,
     ) -> Any:
         try:
-            return expressions.render(value, data, self.variables(scope or {}, **extra))
+            return expressions.render(
+                value, data, self.variables(scope or {}, **extra), self.options.evaluator
+            )
         except expressions.ExpressionError as err:
             raise expression_error(str(err), where) from None
 

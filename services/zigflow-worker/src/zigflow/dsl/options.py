@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
+from zigflow.dsl.expressions import IN_PROCESS, Evaluator
 
 DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000
 
@@ -24,6 +25,11 @@ class RunOptions:
     continue_as_new_after: int = DEFAULT_CONTINUE_AS_NEW_AFTER
     """History length after which a long ``for`` continues as new, unless the document's
     ``metadata.continueAsNewAfter`` says otherwise."""
+
+    evaluator: Evaluator = field(default=IN_PROCESS, repr=False, compare=False)
+    """What runs the document's expressions: the worker's expression sandbox (limits,
+    child processes). The in-process default has no limits: for replaying trusted
+    histories and for tests only."""
 
     def task_queue_of(self, workflow_type: str) -> str:
         """The queue a child of this type starts on; a type this worker does not load
