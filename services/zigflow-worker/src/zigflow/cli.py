@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
 
-from service_kit import connect_temporal
+from service_kit import connect_temporal, exit_process
 from zigflow.dsl import DefinitionError, WorkflowDocument, load_document
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    exit_process(main())
 
 
 if __name__ == "__main__":
