@@ -1,4 +1,9 @@
-"""``zigflow run FILE --input JSON`` and ``zigflow validate FILE...``."""
+"""``zigflow run FILE --input JSON [--json]`` and ``zigflow validate FILE...``.
+
+Exit codes: 0 done; 1 the workflow failed or a definition is invalid; 2 bad arguments,
+input or environment, or Temporal unreachable; 3 no worker serves this exact file on its
+task queue (``zigflow.launch``: found within 5 s, and the run started is terminated).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,34 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
-from service_kit import connect_temporal, exit_process
-from zigflow.dsl import DefinitionError, WorkflowDocument, load_document
+from service_kit import (
+    SettingsLoadError,
+    TemporalConnectionError,
+    connect_temporal,
+    exit_process,
+    load_settings,
+)
+from zigflow.dsl import DefinitionError, DslError, WorkflowDocument, load_document
+from zigflow.dsl.errors import (
+    COMMUNICATION,
+    CONFIGURATION,
+    RUNTIME,
+    VALIDATION,
+    ZIGFLOW_ERROR_BASE,
+    from_exception,
+)
+from zigflow.dsl.yaml_source import YamlLimits
+from zigflow.launch import NotServedError, start_watched
+from zigflow.settings import DefinitionSettings
+from zigflow.workflows import DEFINITION_MISMATCH_ERROR
+
+NOT_SERVED = ZIGFLOW_ERROR_BASE + "NotServed"
+_MISMATCH_ADVICE = (
+    "copy {path} over the worker's copy in its definitions folder (ZIGFLOW_WORKFLOWS_DIR) "
+    "and restart the worker, or run the file the worker has"
+)
 
 
 async def start_and_wait(
@@ -39,28 +69,80 @@ def failure_message(err: WorkflowFailureError) -> str:
     return " <- ".join(parts) or str(err)
 
 
-async def _run(path: Path, raw_input: str) -> int:
-    document = load_document(path)
+# Exit codes of `zigflow run` and `zigflow validate` (README "Command line").
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The workflow failed, or a definition is invalid."""
+EXIT_USAGE = 2
+"""Bad arguments, --input or environment, or Temporal unreachable."""
+EXIT_NOT_SERVED = 3
+"""No worker serves this file on its task queue (nothing keeps running)."""
+
+
+def failure_error(err: WorkflowFailureError) -> DslError:
+    """The DSL error object a failed run ended with (a runtime error when the run ended
+    otherwise: terminated, timed out, cancelled)."""
+    found = from_exception(err.cause, "/") if err.cause is not None else None
+    return found or DslError(
+        type=RUNTIME, status=500, title="Workflow did not complete", detail=failure_message(err)
+    )
+
+
+def _report(error: DslError, message: str, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(error.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(message, file=sys.stderr)
+
+
+async def _run(path: Path, raw_input: str, *, as_json: bool, limits: YamlLimits) -> int:
+    document = load_document(path, limits=limits)
     try:
         payload = json.loads(raw_input)
     except json.JSONDecodeError as err:
-        print(f"--input is not valid JSON: {err}", file=sys.stderr)
-        return 2
-    client = await connect_temporal()
+        error = DslError(type=VALIDATION, status=400, title="Invalid input", detail=str(err))
+        _report(error, f"--input is not valid JSON: {err}", as_json=as_json)
+        return EXIT_USAGE
     try:
-        output = await start_and_wait(client, document, payload)
+        client = await connect_temporal()
+        handle = await start_watched(client, document, payload)
+    except TemporalConnectionError as err:
+        error = DslError(
+            type=COMMUNICATION, status=503, title="Temporal unreachable", detail=str(err)
+        )
+        _report(error, f"zigflow: {err}", as_json=as_json)
+        return EXIT_USAGE
+    except NotServedError as err:
+        error = DslError(type=NOT_SERVED, status=503, title="Not served", detail=str(err))
+        _report(error, f"zigflow: {err}", as_json=as_json)
+        return EXIT_NOT_SERVED
+    try:
+        output = await handle.result()
     except WorkflowFailureError as err:
-        print(f"workflow {document.workflow_type} failed: {failure_message(err)}", file=sys.stderr)
-        return 1
-    print(json.dumps(output, indent=2, sort_keys=True))
-    return 0
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == DEFINITION_MISMATCH_ERROR:
+            detail = f"{cause.message}: {_MISMATCH_ADVICE.format(path=path)}"
+            error = DslError(
+                type=NOT_SERVED, status=409, title="Other content served", detail=detail
+            )
+            _report(error, f"zigflow: {detail}", as_json=as_json)
+            return EXIT_NOT_SERVED
+        error = failure_error(err)
+        _report(
+            error,
+            f"workflow {document.workflow_type} failed: {failure_message(err)}",
+            as_json=as_json,
+        )
+        return EXIT_FAILED
+    print(json.dumps(output, indent=None if as_json else 2, sort_keys=True))
+    return EXIT_OK
 
 
-def _validate(paths: list[Path]) -> int:
+def _validate(paths: list[Path], limits: YamlLimits) -> int:
     failed = 0
     for path in paths:
         try:
-            document = load_document(path)
+            document = load_document(path, limits=limits)
         except DefinitionError as err:
             print(f"INVALID {err}", file=sys.stderr)
             failed += 1
@@ -75,16 +157,35 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd = commands.add_parser("run", help="start a workflow file and print its output")
     run_cmd.add_argument("file", type=Path)
     run_cmd.add_argument("--input", default="{}", help="workflow input as JSON (default {})")
+    run_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="print the output, or the DSL error object (type, status, title, detail, "
+        "instance), as JSON on stdout",
+    )
     validate_cmd = commands.add_parser("validate", help="check definitions without running them")
     validate_cmd.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    as_json = args.command == "run" and args.json
+    try:
+        limits = load_settings(DefinitionSettings).yaml_limits
+    except SettingsLoadError as err:
+        print(f"zigflow: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.command == "validate":
-            return _validate(args.files)
-        return asyncio.run(_run(args.file, args.input))
+            return _validate(args.files, limits)
+        return asyncio.run(_run(args.file, args.input, as_json=as_json, limits=limits))
     except DefinitionError as err:
-        print(f"INVALID {err}", file=sys.stderr)
-        return 1
+        error = DslError(
+            type=CONFIGURATION,
+            status=400,
+            title="Invalid definition",
+            detail=str(err),
+            instance=err.path,
+        )
+        _report(error, f"INVALID {err}", as_json=as_json)
+        return EXIT_FAILED
 
 
 def run() -> None:

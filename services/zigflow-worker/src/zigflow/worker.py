@@ -31,7 +31,7 @@ async def serve(settings: ZigflowSettings) -> None:
     The signing key and the ``ZIGFLOW_SECRET_*`` values leave the process environment
     first: no workflow expression can read them there (zigflow.environment)."""
     environment_secrets = take_secrets(os.environ)
-    documents, errors = load_directory(settings.workflows_dir)
+    documents, errors = load_directory(settings.workflows_dir, limits=settings.yaml_limits)
     definitions = prepare(
         documents,
         secrets=SecretSource(settings.secrets_dir, environment_secrets),
