@@ -262,6 +262,7 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     validation.check_metadata(checker, document.get("metadata") or {}, _TASK_QUEUE)
     if evaluate.check_evaluate(checker, data) == "loose":
         data = evaluate.loosen(data)
+    evaluate.check_conditions(checker, data)
     for key in ("input", "output"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise checker.fail(f"$.{key}", "must be a map")
