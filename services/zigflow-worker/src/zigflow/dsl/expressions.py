@@ -46,10 +46,37 @@ def _body(expression: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def _compile(body: str, extra: tuple[str, ...] = ()) -> Any:
     bindings = _BINDINGS + "".join(f" | .vars.{name} as ${name}" for name in extra)
+    prefix = f"{bindings} | .data | ("
     try:
-        return jq.compile(f"{bindings} | .data | ({body})")
+        return jq.compile(f"{prefix}{body})")
     except ValueError as err:
-        raise ExpressionError(f"jq does not compile {body!r}: {err}") from None
+        raise ExpressionError(
+            f"jq does not compile {body!r}: {_compile_problem(str(err), body, len(prefix))}"
+        ) from None
+
+
+_JQ_WHERE = re.compile(
+    r"^jq: error: (?P<what>.*?)(?: at <top-level>)?, line (?P<line>\d+)"
+    r"(?:, column (?P<column>\d+))?:?$"
+)
+
+
+def _compile_problem(message: str, body: str, prefix: int) -> str:
+    """jq's first error line, with the line and column counted in the user's expression
+    rather than in the engine's wrapper program (which it never shows)."""
+    first = message.splitlines()[0] if message else ""
+    found = _JQ_WHERE.match(first)
+    if found is None:
+        return first.removeprefix("jq: error: ")
+    what, line = found["what"], int(found["line"])
+    if found["column"] is None:
+        return f"{what} (line {line})"
+    column = int(found["column"]) - (prefix if line == 1 else 0)
+    lines = body.splitlines() or [""]
+    if line > len(lines) or column > len(lines[line - 1]):
+        # What jq found there is the wrapper's closing parenthesis: the expression ended.
+        return what.replace("unexpected ')'", "unexpected end") + " at the end of the expression"
+    return f"{what} at line {line}, column {max(column, 1)}"
 
 
 def _extra_names(names: Iterable[str]) -> tuple[str, ...]:
