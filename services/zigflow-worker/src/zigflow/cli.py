@@ -17,6 +17,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from service_kit import (
     SettingsLoadError,
@@ -106,6 +107,11 @@ async def _run(path: Path, raw_input: str, *, as_json: bool, limits: YamlLimits)
     try:
         client = await connect_temporal()
         handle = await start_watched(client, document, payload)
+    except RPCError as err:
+        detail = f"Temporal refused {err.status.name}: {err.message}"
+        error = DslError(type=COMMUNICATION, status=503, title="Temporal refused", detail=detail)
+        _report(error, f"zigflow: {detail}", as_json=as_json)
+        return EXIT_USAGE
     except TemporalConnectionError as err:
         error = DslError(
             type=COMMUNICATION, status=503, title="Temporal unreachable", detail=str(err)

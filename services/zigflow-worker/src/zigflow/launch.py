@@ -10,9 +10,9 @@ therefore:
    that loaded other content for that workflow type fails the run with
    ``DefinitionMismatch`` in its first workflow task (``zigflow.workflows``);
 3. reads the run's history until its first workflow task completes or the run closes; a
-   failed workflow task ("not registered", or any other) or no worker taking the task within
-   the watch time (5 s) terminates the run it started and raises ``NotServedError``, naming
-   the task queue and what to do.
+   failed workflow task ("not registered", or any other), no worker taking the task within
+   the watch time (5 s), or a worker that took it and timed out, terminates the run it
+   started and raises ``NotServedError``, naming the task queue and what to do.
 """
 
 from __future__ import annotations
@@ -98,29 +98,38 @@ async def start_watched(
 async def _first_task(
     handle: WorkflowHandle[Any, Any], document: WorkflowDocument, watch: timedelta
 ) -> None:
+    """Returns once a worker completed the run's first workflow task (or the run closed).
+    ``watch`` bounds the wait for a worker to take the task; once one has, Temporal's
+    workflow task timeout (10 s) bounds the rest."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + watch.total_seconds()
     queue = document.task_queue
     while True:
-        history = await handle.fetch_history()
-        for event in history.events:
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        taken = False
+        async for event in handle.fetch_history_events():
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED or kind in _CLOSED:
                 return
-            if event.event_type in _CLOSED:
-                return
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                taken = True
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 message = event.workflow_task_failed_event_attributes.failure.message
                 if "not registered" in message:
                     raise NotServedError(
                         f"no worker on task queue {queue!r} serves workflow type "
-                        f"{document.workflow_type!r} (the worker said: {_first_clause(message)}): "
-                        f"{_advice(document)}"
+                        f"{document.workflow_type!r} (the worker said: "
+                        f"{_first_clause(message)}): {_advice(document)}"
                     )
                 raise NotServedError(
-                    f"the worker on task queue {queue!r} failed the run's first workflow task: "
-                    f"{message.splitlines()[0] if message else 'no message'}"
+                    f"the worker on task queue {queue!r} failed the run's first workflow "
+                    f"task: {_first_clause(message) or 'no message'}"
                 )
-        if loop.time() >= deadline:
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                raise NotServedError(
+                    f"a worker on task queue {queue!r} took the run's first workflow task but "
+                    "did not finish it in time (a stuck or overloaded worker?)"
+                )
+        if not taken and loop.time() >= deadline:
             raise NotServedError(
                 f"no worker on task queue {queue!r} took the run within "
                 f"{watch.total_seconds():g} s: {_advice(document)}"
