@@ -47,11 +47,15 @@ do:
           title: Refused
           detail: '${ "no " + .name }'
 """
+# The classic "billion laughs", in a valid document: 9 levels of 9 aliases, 9^9 strings once
+# expanded. Without limits, the load-time checks walk all of them (the loader hung).
 BOMB = "".join(
     [
-        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
+        'document: {dsl: "1.0.0", namespace: tests, name: bomb, version: "1.0.0"}\n',
+        "do:\n  - boom:\n      set:\n",
+        '        a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
         *(
-            f"{name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
+            f"        {name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
             for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
         ),
     ]
