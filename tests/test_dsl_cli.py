@@ -233,9 +233,12 @@ async def test_a_file_edited_since_the_worker_loaded_it_is_refused(setup: Setup)
     error = json.loads(outcome.out)
     assert error["title"] == "Other content served"
     assert "serves other content for workflow type 'cli-hello'" in error["detail"]
-    # The worker's own copy still runs, unchanged.
+    # The worker's own copy still runs, and so does a byte-identical copy anywhere else.
     same = await zigflow(setup, "run", str(setup.folder / "cli-hello.yaml"), "--json")
     assert same.code == 0
+    path.write_text(HELLO)
+    copy = await zigflow(setup, "run", str(path), "--json", "--input", '{"name": "copy"}')
+    assert (copy.code, json.loads(copy.out)["greeting"]) == (0, "hello copy")
 
 
 async def test_a_queue_no_worker_polls_is_refused_before_starting(setup: Setup) -> None:
