@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from zigflow.cli import main as zigflow_cli
+from zigflow.definition_settings import DefinitionSettings
 from zigflow.dsl import DefinitionError, load_directory, load_document
 from zigflow.dsl.lines import line_of
 from zigflow.dsl.yaml_source import YamlLimitError, YamlLimits, compose, load
-from zigflow.settings import DefinitionSettings
 
 # The classic "billion laughs", in a valid document: 9 levels of 9 aliases, 9^9 strings once
 # expanded. Without limits, the load-time checks walk all of them (the loader hung).

@@ -13,38 +13,15 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
-
-from service_kit import (
-    SettingsLoadError,
-    TemporalConnectionError,
-    connect_temporal,
-    exit_process,
-    load_settings,
-)
+from zigflow.definition_settings import load_definition_settings
 from zigflow.dsl import DefinitionError, DslError, WorkflowDocument, load_document
-from zigflow.dsl.errors import (
-    COMMUNICATION,
-    CONFIGURATION,
-    RUNTIME,
-    VALIDATION,
-    ZIGFLOW_ERROR_BASE,
-    from_exception,
-)
+from zigflow.dsl.errors import CONFIGURATION
 from zigflow.dsl.yaml_source import YamlLimits
-from zigflow.launch import NotServedError, start_watched
-from zigflow.settings import DefinitionSettings
-from zigflow.workflows import DEFINITION_MISMATCH_ERROR
 
-NOT_SERVED = ZIGFLOW_ERROR_BASE + "NotServed"
-_MISMATCH_ADVICE = (
-    "copy {path} over the worker's copy in its definitions folder (ZIGFLOW_WORKFLOWS_DIR) "
-    "and restart the worker, or run the file the worker has"
-)
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowFailureError
 
 
 async def start_and_wait(
@@ -80,68 +57,13 @@ EXIT_NOT_SERVED = 3
 """No worker serves this file on its task queue (nothing keeps running)."""
 
 
-def failure_error(err: WorkflowFailureError) -> DslError:
-    """The DSL error object a failed run ended with (a runtime error when the run ended
-    otherwise: terminated, timed out, cancelled)."""
-    found = from_exception(err.cause, "/") if err.cause is not None else None
-    return found or DslError(
-        type=RUNTIME, status=500, title="Workflow did not complete", detail=failure_message(err)
-    )
-
-
-def _report(error: DslError, message: str, *, as_json: bool) -> None:
+def report(error: DslError, message: str, *, as_json: bool) -> None:
+    """A failure: the DSL error object as JSON on stdout (``--json``), or ``message`` on
+    stderr."""
     if as_json:
         print(json.dumps(error.as_dict(), indent=2, sort_keys=True))
     else:
         print(message, file=sys.stderr)
-
-
-async def _run(path: Path, raw_input: str, *, as_json: bool, limits: YamlLimits) -> int:
-    document = load_document(path, limits=limits)
-    try:
-        payload = json.loads(raw_input)
-    except json.JSONDecodeError as err:
-        error = DslError(type=VALIDATION, status=400, title="Invalid input", detail=str(err))
-        _report(error, f"--input is not valid JSON: {err}", as_json=as_json)
-        return EXIT_USAGE
-    try:
-        client = await connect_temporal()
-        handle = await start_watched(client, document, payload)
-    except RPCError as err:
-        detail = f"Temporal refused {err.status.name}: {err.message}"
-        error = DslError(type=COMMUNICATION, status=503, title="Temporal refused", detail=detail)
-        _report(error, f"zigflow: {detail}", as_json=as_json)
-        return EXIT_USAGE
-    except TemporalConnectionError as err:
-        error = DslError(
-            type=COMMUNICATION, status=503, title="Temporal unreachable", detail=str(err)
-        )
-        _report(error, f"zigflow: {err}", as_json=as_json)
-        return EXIT_USAGE
-    except NotServedError as err:
-        error = DslError(type=NOT_SERVED, status=503, title="Not served", detail=str(err))
-        _report(error, f"zigflow: {err}", as_json=as_json)
-        return EXIT_NOT_SERVED
-    try:
-        output = await handle.result()
-    except WorkflowFailureError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == DEFINITION_MISMATCH_ERROR:
-            detail = f"{cause.message}: {_MISMATCH_ADVICE.format(path=path)}"
-            error = DslError(
-                type=NOT_SERVED, status=409, title="Other content served", detail=detail
-            )
-            _report(error, f"zigflow: {detail}", as_json=as_json)
-            return EXIT_NOT_SERVED
-        error = failure_error(err)
-        _report(
-            error,
-            f"workflow {document.workflow_type} failed: {failure_message(err)}",
-            as_json=as_json,
-        )
-        return EXIT_FAILED
-    print(json.dumps(output, indent=None if as_json else 2, sort_keys=True))
-    return EXIT_OK
 
 
 def _validate(paths: list[Path], limits: YamlLimits) -> int:
@@ -174,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     as_json = args.command == "run" and args.json
     try:
-        limits = load_settings(DefinitionSettings).yaml_limits
-    except SettingsLoadError as err:
+        limits = load_definition_settings().yaml_limits
+    except ValueError as err:
         print(f"zigflow: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if args.command == "validate":
             return _validate(args.files, limits)
-        return asyncio.run(_run(args.file, args.input, as_json=as_json, limits=limits))
+        document = load_document(args.file, limits=limits)
     except DefinitionError as err:
         error = DslError(
             type=CONFIGURATION,
@@ -190,12 +112,24 @@ def main(argv: list[str] | None = None) -> int:
             detail=str(err),
             instance=err.path,
         )
-        _report(error, f"INVALID {err}", as_json=as_json)
+        report(error, f"INVALID {err}", as_json=as_json)
         return EXIT_FAILED
+    # Imported only to run: `validate`, and a file refused above, never load the Temporal
+    # client (and end in well under a second).
+    from zigflow.launch import run_file
+
+    return asyncio.run(run_file(document, args.input, as_json=as_json))
 
 
 def run() -> None:
-    exit_process(main())
+    code = main()
+    if "temporalio.client" in sys.modules:
+        # A Temporal client may exist: its core's threads can abort the interpreter's
+        # teardown (service_kit.exit_process says why).
+        from service_kit import exit_process
+
+        exit_process(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ therefore:
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -25,10 +26,34 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
-from zigflow.dsl import WorkflowDocument
-from zigflow.workflows import CONTENT_HASH_MEMO
+from service_kit import TemporalConnectionError, connect_temporal
+from zigflow.cli import (
+    EXIT_FAILED,
+    EXIT_NOT_SERVED,
+    EXIT_OK,
+    EXIT_USAGE,
+    failure_message,
+    report,
+)
+from zigflow.dsl import DslError, WorkflowDocument
+from zigflow.dsl.errors import (
+    COMMUNICATION,
+    RUNTIME,
+    VALIDATION,
+    ZIGFLOW_ERROR_BASE,
+    from_exception,
+)
+from zigflow.workflows import CONTENT_HASH_MEMO, DEFINITION_MISMATCH_ERROR
+
+NOT_SERVED = ZIGFLOW_ERROR_BASE + "NotServed"
+_MISMATCH_ADVICE = (
+    "copy {path} over the worker's copy in its definitions folder (ZIGFLOW_WORKFLOWS_DIR) "
+    "and restart the worker, or run the file the worker has"
+)
 
 DEFAULT_WATCH = timedelta(seconds=5)
 _POLL_EVERY = 0.1
@@ -140,3 +165,62 @@ async def _first_task(
 def _first_clause(message: str) -> str:
     """ "Workflow class X is not registered on this worker", without the list that follows."""
     return message.splitlines()[0].split(", available workflows")[0] if message else ""
+
+
+def failure_error(err: WorkflowFailureError) -> DslError:
+    """The DSL error object a failed run ended with (a runtime error when the run ended
+    otherwise: terminated, timed out, cancelled)."""
+    found = from_exception(err.cause, "/") if err.cause is not None else None
+    return found or DslError(
+        type=RUNTIME, status=500, title="Workflow did not complete", detail=failure_message(err)
+    )
+
+
+async def run_file(document: WorkflowDocument, raw_input: str, *, as_json: bool) -> int:
+    """``zigflow run``: start the document's run watched (``start_watched``), wait for it,
+    print its output or error; returns the exit code (``zigflow.cli``)."""
+    path = document.source
+    try:
+        payload = json.loads(raw_input)
+    except json.JSONDecodeError as err:
+        error = DslError(type=VALIDATION, status=400, title="Invalid input", detail=str(err))
+        report(error, f"--input is not valid JSON: {err}", as_json=as_json)
+        return EXIT_USAGE
+    try:
+        client = await connect_temporal()
+        handle = await start_watched(client, document, payload)
+    except RPCError as err:
+        detail = f"Temporal refused {err.status.name}: {err.message}"
+        error = DslError(type=COMMUNICATION, status=503, title="Temporal refused", detail=detail)
+        report(error, f"zigflow: {detail}", as_json=as_json)
+        return EXIT_USAGE
+    except TemporalConnectionError as err:
+        error = DslError(
+            type=COMMUNICATION, status=503, title="Temporal unreachable", detail=str(err)
+        )
+        report(error, f"zigflow: {err}", as_json=as_json)
+        return EXIT_USAGE
+    except NotServedError as err:
+        error = DslError(type=NOT_SERVED, status=503, title="Not served", detail=str(err))
+        report(error, f"zigflow: {err}", as_json=as_json)
+        return EXIT_NOT_SERVED
+    try:
+        output = await handle.result()
+    except WorkflowFailureError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == DEFINITION_MISMATCH_ERROR:
+            detail = f"{cause.message}: {_MISMATCH_ADVICE.format(path=path)}"
+            error = DslError(
+                type=NOT_SERVED, status=409, title="Other content served", detail=detail
+            )
+            report(error, f"zigflow: {detail}", as_json=as_json)
+            return EXIT_NOT_SERVED
+        error = failure_error(err)
+        report(
+            error,
+            f"workflow {document.workflow_type} failed: {failure_message(err)}",
+            as_json=as_json,
+        )
+        return EXIT_FAILED
+    print(json.dumps(output, indent=None if as_json else 2, sort_keys=True))
+    return EXIT_OK

@@ -10,40 +10,12 @@ from callback_token import KeyRing, load_key_ring
 from egress_policy import DEFAULT_MAX_RESPONSE_BYTES, EgressPolicy
 from service_kit import ServiceSettings
 from stigma_wire import CallerCredentials, CredentialsError
+from zigflow.definition_settings import DefinitionSettings
 from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
-from zigflow.dsl.yaml_source import (
-    DEFAULT_MAX_ALIAS_NODES,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_DEPTH,
-    YamlLimits,
-)
 from zigflow.stigma_channel import StigmaTls
 
 
-class DefinitionSettings(ServiceSettings):
-    """How definition files are read: the part of the zigflow-worker's environment the
-    ``zigflow`` CLI reads too, so ``validate``, ``run`` and the worker refuse the same files."""
-
-    model_config = SettingsConfigDict(env_prefix="ZIGFLOW_", extra="ignore", frozen=True)
-
-    yaml_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0)
-    """Largest definition file, in bytes."""
-    yaml_max_depth: int = Field(default=DEFAULT_MAX_DEPTH, gt=0)
-    """Deepest nesting of YAML maps and lists in a definition."""
-    yaml_max_alias_nodes: int = Field(default=DEFAULT_MAX_ALIAS_NODES, ge=0)
-    """How many nodes the YAML aliases of one file may stand for together, each counted as
-    if expanded where it is used (a "billion laughs" file stands for 9^9)."""
-
-    @property
-    def yaml_limits(self) -> YamlLimits:
-        return YamlLimits(
-            max_bytes=self.yaml_max_bytes,
-            max_depth=self.yaml_max_depth,
-            max_alias_nodes=self.yaml_max_alias_nodes,
-        )
-
-
-class ZigflowSettings(DefinitionSettings):
+class ZigflowSettings(ServiceSettings, DefinitionSettings):
     """Environment of the zigflow-worker (prefix ``ZIGFLOW_``, plus the shared CALLBACK_KEYS or
     CALLBACK_KEYS_FILE)."""
 
