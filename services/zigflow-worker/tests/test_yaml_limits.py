@@ -141,3 +141,15 @@ def test_a_bad_limit_is_a_usage_error(
     path.write_text(VALID)
     assert zigflow_cli(["validate", str(path)]) == 2
     assert "ZIGFLOW_YAML_MAX_DEPTH" in capsys.readouterr().err
+
+
+def test_the_depth_limit_holds_through_aliases() -> None:
+    # Each anchor nests the previous one 50 levels deeper: within the limit as written,
+    # 1000 levels once the aliases are followed (the load-time checks would recurse that far).
+    lines = ["root:"]
+    for k in range(20):
+        inner = f"*a{k - 1}" if k else "1"
+        lines.append(f"  a{k}: &a{k} {'[' * 50}{inner}{']' * 50}")
+    text = "\n".join(lines) + "\n"
+    with pytest.raises(YamlLimitError, match=r"alias \*a0 nests deeper than 64 levels"):
+        load(text, YamlLimits())

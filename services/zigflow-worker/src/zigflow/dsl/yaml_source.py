@@ -55,6 +55,24 @@ def _size(node: yaml.Node, sizes: dict[int, int]) -> int:
     return total
 
 
+def _height(node: yaml.Node, heights: dict[int, int]) -> int:
+    """How many collections deep ``node`` nests (0 for a scalar), through aliases; memoized."""
+    known = heights.get(id(node))
+    if known is not None:
+        return known
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    else:
+        heights[id(node)] = 0
+        return 0
+    height = 1 + max((_height(child, heights) for child in children), default=0)
+    heights[id(node)] = height
+    return height
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader with the composer bounded by ``YamlLimits``."""
 
@@ -64,6 +82,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._alias_nodes = 0
         self._sizes: dict[int, int] = {}
+        self._heights: dict[int, int] = {}
         self._open: set[str] = set()
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
@@ -95,6 +114,12 @@ class _BoundedLoader(yaml.SafeLoader):
         target = self.anchors.get(event.anchor)
         if target is None:
             return  # PyYAML reports the undefined alias
+        # An alias nests its target where it is used: the depth limit holds through it.
+        if self._depth + _height(target, self._heights) > self._limits.max_depth:
+            raise YamlLimitError(
+                f"line {line}: alias *{event.anchor} nests deeper than "
+                f"{self._limits.max_depth} levels (ZIGFLOW_YAML_MAX_DEPTH)"
+            )
         self._alias_nodes += _size(target, self._sizes)
         if self._alias_nodes > self._limits.max_alias_nodes:
             raise YamlLimitError(
