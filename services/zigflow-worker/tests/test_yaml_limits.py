@@ -153,3 +153,12 @@ def test_the_depth_limit_holds_through_aliases() -> None:
     text = "\n".join(lines) + "\n"
     with pytest.raises(YamlLimitError, match=r"alias \*a0 nests deeper than 64 levels"):
         load(text, YamlLimits())
+
+
+def test_a_shape_the_checks_did_not_foresee_is_refused_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "fine.yaml").write_text(VALID)
+    (tmp_path / "odd.yaml").write_text(VALID + "timeout: soon\n")
+    documents, errors = load_directory(tmp_path, limits=YamlLimits())
+    assert [document.name for document in documents] == ["fine"]
+    (error,) = errors
+    assert (Path(error.source).name, error.path) == ("odd.yaml", "$.timeout")

@@ -263,7 +263,7 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     if evaluate.check_evaluate(checker, data) == "loose":
         data = evaluate.loosen(data)
     evaluate.check_conditions(checker, data)
-    for key in ("input", "output"):
+    for key in ("input", "output", "timeout"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise checker.fail(f"$.{key}", "must be a map")
     checker.variables = validation.check_variables(checker, data)
@@ -324,6 +324,12 @@ def load_directory(
             document = load_document(path, limits=limits)
         except DefinitionError as err:
             errors.append(err)
+            continue
+        except (RecursionError, TypeError, AttributeError, KeyError, ValueError) as err:
+            # A shape the checks did not foresee: refused like any invalid file, so one
+            # file never keeps the worker from serving the others.
+            problem = f"cannot be checked ({type(err).__name__}: {err})"
+            errors.append(DefinitionError(str(path), "$", problem))
             continue
         if document.workflow_type in seen:
             errors.append(
