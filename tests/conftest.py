@@ -52,6 +52,7 @@ PROCESSES_ONLY: dict[str, str] = {
         "serves HTTP on the host's 127.0.0.1 and reads the stack's state dir and logs"
     ),
     "test_dsl_http.py": "serves HTTP on the host's 127.0.0.1, which containers cannot reach",
+    "test_dsl_cli.py": "runs the zigflow CLI and its own dev server and worker as processes",
     "test_dsl_examples.py::test_http_to_agent": "serves HTTP on the host's 127.0.0.1",
     "test_dsl_secrets.py::test_the_worker_log_names_the_refusal_and_never_a_value": (
         "reads the zigflow-worker's log file under the stack's state dir"

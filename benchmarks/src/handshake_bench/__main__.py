@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import platform
-import sys
 import tempfile
 import time
 from importlib import metadata
@@ -18,6 +17,7 @@ import psutil
 from devstack import REPO_ROOT, LocalStack, StackConfig
 from handshake_bench import ack_auth, agent_loop, report, scenarios
 from handshake_bench.activities import BenchActivities, RpcCounter
+from service_kit import exit_process
 from stigma.agent.v1 import agent_pb2_grpc
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -95,7 +95,7 @@ def main() -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    exit_process(main())
 
 
 if __name__ == "__main__":

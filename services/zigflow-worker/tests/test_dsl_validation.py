@@ -99,7 +99,10 @@ def test_loop_and_catch_variables_compile_but_unknown_ones_do_not() -> None:
             [{"s": {"set": {}, "output": {"schema": {"document": {"type": 3}}}}}],
             "$.do[0].s.output.schema.document",
         ),
-        ([{"r": {"run": {"shell": {"command": "ls"}}}}], "$.do[0].r.run.workflow"),
+        ([{"r": {"run": {"shell": {"command": "ls"}}}}], "$.do[0].r.run.shell"),
+        ([{"r": {"run": {"container": {"image": "x"}}}}], "$.do[0].r.run.container"),
+        ([{"r": {"run": {"script": {"code": "1"}}}}], "$.do[0].r.run.script"),
+        ([{"r": {"run": {"workflow": {}}}}], "$.do[0].r.run.workflow"),
         ([{"h": {"call": "http", "with": {"endpoint": "http://x"}}}], "$.do[0].h.with.method"),
         (
             [{"h": {"call": "http", "with": {"method": "get", "endpoint": "e", "output": "xml"}}}],

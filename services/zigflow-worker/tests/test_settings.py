@@ -11,6 +11,7 @@ import pytest
 from egress_policy import EgressPolicy
 from service_kit import SettingsLoadError, load_settings
 from zigflow.dsl.sandbox import SandboxLimits
+from zigflow.dsl.yaml_source import YamlLimits
 from zigflow.settings import ZigflowSettings
 
 KEYS = "k1:" + "s" * 32
@@ -111,3 +112,11 @@ def test_the_keys_can_come_from_a_file_only_its_owner_reads(
 
 def test_metrics_bind_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings(monkeypatch).metrics_host == "127.0.0.1"
+
+
+def test_the_yaml_limits_are_worker_settings_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings(monkeypatch).yaml_limits == YamlLimits()
+    loaded = settings(monkeypatch, ZIGFLOW_YAML_MAX_ALIAS_NODES="50", ZIGFLOW_YAML_MAX_DEPTH="9")
+    assert loaded.yaml_limits == YamlLimits(max_alias_nodes=50, max_depth=9)
+    with pytest.raises(SettingsLoadError, match="ZIGFLOW_YAML_MAX_BYTES"):
+        settings(monkeypatch, ZIGFLOW_YAML_MAX_BYTES="0")

@@ -6,6 +6,7 @@ and stop cleanly on SIGTERM. This package holds that sequence once.
 """
 
 from service_kit._entry import run_service
+from service_kit._exit import exit_process
 from service_kit._lifecycle import wait_for_shutdown
 from service_kit._logs import configure_logging, log_context
 from service_kit._metrics import LATENCY_BUCKETS, Metrics
@@ -22,6 +23,7 @@ __all__ = [
     "TemporalConnectionError",
     "configure_logging",
     "connect_temporal",
+    "exit_process",
     "load_settings",
     "log_context",
     "run_service",

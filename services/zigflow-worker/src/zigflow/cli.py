@@ -1,4 +1,9 @@
-"""``zigflow run FILE --input JSON`` and ``zigflow validate FILE...``."""
+"""``zigflow run FILE --input JSON [--json]`` and ``zigflow validate FILE...``.
+
+Exit codes: 0 done; 1 the workflow failed or a definition is invalid; 2 bad arguments,
+input or environment, or Temporal unreachable; 3 no worker serves this exact file on its
+task queue (``zigflow.launch``: found within 5 s, and the run started is terminated).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,15 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from temporalio.client import Client, WorkflowFailureError
+from zigflow.definition_settings import load_definition_settings
+from zigflow.dsl import DefinitionError, DslError, WorkflowDocument, load_document
+from zigflow.dsl.errors import CONFIGURATION
+from zigflow.dsl.yaml_source import YamlLimits
 
-from service_kit import connect_temporal
-from zigflow.dsl import DefinitionError, WorkflowDocument, load_document
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowFailureError
 
 
 async def start_and_wait(
@@ -39,28 +47,30 @@ def failure_message(err: WorkflowFailureError) -> str:
     return " <- ".join(parts) or str(err)
 
 
-async def _run(path: Path, raw_input: str) -> int:
-    document = load_document(path)
-    try:
-        payload = json.loads(raw_input)
-    except json.JSONDecodeError as err:
-        print(f"--input is not valid JSON: {err}", file=sys.stderr)
-        return 2
-    client = await connect_temporal()
-    try:
-        output = await start_and_wait(client, document, payload)
-    except WorkflowFailureError as err:
-        print(f"workflow {document.workflow_type} failed: {failure_message(err)}", file=sys.stderr)
-        return 1
-    print(json.dumps(output, indent=2, sort_keys=True))
-    return 0
+# Exit codes of `zigflow run` and `zigflow validate` (README "Command line").
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The workflow failed, or a definition is invalid."""
+EXIT_USAGE = 2
+"""Bad arguments, --input or environment, or Temporal unreachable."""
+EXIT_NOT_SERVED = 3
+"""No worker serves this file on its task queue (nothing keeps running)."""
 
 
-def _validate(paths: list[Path]) -> int:
+def report(error: DslError, message: str, *, as_json: bool) -> None:
+    """A failure: the DSL error object as JSON on stdout (``--json``), or ``message`` on
+    stderr."""
+    if as_json:
+        print(json.dumps(error.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(message, file=sys.stderr)
+
+
+def _validate(paths: list[Path], limits: YamlLimits) -> int:
     failed = 0
     for path in paths:
         try:
-            document = load_document(path)
+            document = load_document(path, limits=limits)
         except DefinitionError as err:
             print(f"INVALID {err}", file=sys.stderr)
             failed += 1
@@ -75,20 +85,51 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd = commands.add_parser("run", help="start a workflow file and print its output")
     run_cmd.add_argument("file", type=Path)
     run_cmd.add_argument("--input", default="{}", help="workflow input as JSON (default {})")
+    run_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="print the output, or the DSL error object (type, status, title, detail, "
+        "instance), as JSON on stdout",
+    )
     validate_cmd = commands.add_parser("validate", help="check definitions without running them")
     validate_cmd.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    as_json = args.command == "run" and args.json
+    try:
+        limits = load_definition_settings().yaml_limits
+    except ValueError as err:
+        print(f"zigflow: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.command == "validate":
-            return _validate(args.files)
-        return asyncio.run(_run(args.file, args.input))
+            return _validate(args.files, limits)
+        document = load_document(args.file, limits=limits)
     except DefinitionError as err:
-        print(f"INVALID {err}", file=sys.stderr)
-        return 1
+        error = DslError(
+            type=CONFIGURATION,
+            status=400,
+            title="Invalid definition",
+            detail=str(err),
+            instance=err.path,
+        )
+        report(error, f"INVALID {err}", as_json=as_json)
+        return EXIT_FAILED
+    # Imported only to run: `validate`, and a file refused above, never load the Temporal
+    # client (and end in well under a second).
+    from zigflow.launch import run_file
+
+    return asyncio.run(run_file(document, args.input, as_json=as_json))
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    if "temporalio.client" in sys.modules:
+        # A Temporal client may exist: its core's threads can abort the interpreter's
+        # teardown (service_kit.exit_process says why).
+        from service_kit import exit_process
+
+        exit_process(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from callback_token import KeyRing, load_key_ring
 from egress_policy import DEFAULT_MAX_RESPONSE_BYTES, EgressPolicy
 from service_kit import ServiceSettings
 from stigma_wire import CallerCredentials, CredentialsError
+from zigflow.definition_settings import DefinitionSettings
 from zigflow.dsl.options import DEFAULT_CONTINUE_AS_NEW_AFTER
 from zigflow.dsl.sandbox import MEBIBYTE, SandboxLimits
 from zigflow.stigma_channel import StigmaTls
@@ -18,7 +19,7 @@ from zigflow.stigma_channel import StigmaTls
 DEADLOCK_DETECTION = timedelta(seconds=2)
 
 
-class ZigflowSettings(ServiceSettings):
+class ZigflowSettings(ServiceSettings, DefinitionSettings):
     """Environment of the zigflow-worker (prefix ``ZIGFLOW_``, plus the shared CALLBACK_KEYS or
     CALLBACK_KEYS_FILE)."""
 

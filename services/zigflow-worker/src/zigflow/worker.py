@@ -33,7 +33,7 @@ async def serve(settings: ZigflowSettings) -> None:
     first (zigflow.environment), and expressions run in the expression sandbox's child
     processes, which start with an empty environment and under limits (dsl/sandbox.py)."""
     environment_secrets = take_secrets(os.environ)
-    documents, errors = load_directory(settings.workflows_dir)
+    documents, errors = load_directory(settings.workflows_dir, limits=settings.yaml_limits)
     with ExpressionSandbox(
         limits=settings.expression_limits, processes=settings.expression_processes
     ) as sandbox:

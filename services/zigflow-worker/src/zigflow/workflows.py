@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from zigflow.dsl import DslError, Interpreter, RunOptions, WorkflowDocument
 from zigflow.dsl.tasks import RUNNERS, keep_event
@@ -47,7 +48,34 @@ class DslWorkflow:
         return {"accepted": name}
 
 
+# Memo a run started by `zigflow run` carries: the SHA-256 of the file it was given.
+CONTENT_HASH_MEMO = "zigflow.contentHash"
+# The failure type of a run whose file differs from what the worker loaded.
+DEFINITION_MISMATCH_ERROR = "DefinitionMismatch"
+
+
+def _check_content(document: WorkflowDocument) -> None:
+    """Refuse a run started for other content than this worker loaded (``zigflow run``
+    of an edited file). Only on the run's first execution: a replay repeats what that
+    execution did, and a run started without the memo (a child, an API client) is never
+    refused."""
+    if workflow.unsafe.is_replaying():
+        return
+    expected = workflow.memo_value(CONTENT_HASH_MEMO, None, type_hint=str)
+    if not expected or not document.content_hash or expected == document.content_hash:
+        return
+    raise ApplicationError(
+        f"this worker serves other content for workflow type {document.workflow_type!r} "
+        f"({document.source}, sha256 {document.content_hash[:12]}) than the run was started "
+        f"with (sha256 {expected[:12]})",
+        {"served": document.content_hash, "requested": expected, "source": document.source},
+        type=DEFINITION_MISMATCH_ERROR,
+        non_retryable=True,
+    )
+
+
 async def _run_document(self: DslWorkflow, input: Any = None) -> Any:
+    _check_content(self.document)
     interpreter = Interpreter(self.document, RUNNERS, self.options)
     interpreter.inbox = self.inbox
     try:

@@ -24,6 +24,7 @@ from devstack._prometheus import LocalPrometheus
 from devstack._stack import REPO_ROOT, LocalStack, StackConfig, fixed_metrics_ports
 from devstack._steps import print_steps
 from devstack._tracing import demo_trace
+from service_kit import exit_process
 from zigflow.cli import failure_message, start_and_wait
 from zigflow.dsl import load_document
 
@@ -231,7 +232,7 @@ async def _until_signal(main: Coroutine[Any, Any, int]) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    exit_process(main())
 
 
 if __name__ == "__main__":

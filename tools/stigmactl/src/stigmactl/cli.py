@@ -27,7 +27,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR, CALL_AGENT_ACTIVITY
-from service_kit import TemporalConnectionError, connect_temporal, temporal_namespace
+from service_kit import (
+    TemporalConnectionError,
+    connect_temporal,
+    exit_process,
+    temporal_namespace,
+)
 from stigma_wire import CallerCredentials, CredentialsError
 from stigmactl._approvals import StigmaEndpoint, WaitingCall, decide, waiting_calls
 from stigmactl._pending import PendingCall, pending_calls
@@ -358,7 +363,7 @@ def run() -> None:
     except grpc.aio.AioRpcError as err:
         print(f"stigmactl: stigma-api refused: {err.code().name}: {err.details()}", file=sys.stderr)
         code = 1
-    sys.exit(code)
+    exit_process(code)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ problem, rather than failing halfway through a run.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from zigflow.agent_spec import (
     budget_from_arguments,
     tools_from_arguments,
 )
-from zigflow.dsl import evaluate, expressions, grpc_validation, validation
+from zigflow.dsl import evaluate, expressions, grpc_validation, validation, yaml_source
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
+from zigflow.dsl.yaml_source import YamlLimits
 
 TASK_TYPES = frozenset(
     {"call", "do", "emit", "for", "fork", "listen", "raise", "run", "set", "switch", "try", "wait"}
@@ -65,6 +67,9 @@ class WorkflowDocument:
     version: str
     tasks: TaskList
     raw: dict[str, Any] = field(repr=False)
+    content_hash: str = ""
+    """SHA-256 of the file's text (``content_hash``); empty for a document not read from
+    a file. ``zigflow run`` sends it, so a worker serving other content refuses the run."""
 
     @property
     def workflow_type(self) -> str:
@@ -257,12 +262,13 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     validation.check_metadata(checker, document.get("metadata") or {}, _TASK_QUEUE)
     if evaluate.check_evaluate(checker, data) == "loose":
         data = evaluate.loosen(data)
+    evaluate.check_conditions(checker, data)
     for where, expression in _expressions(data, "$"):
         try:
             expressions.check_names(expression)
         except expressions.ExpressionError as err:
             raise checker.fail(where, str(err)) from None
-    for key in ("input", "output"):
+    for key in ("input", "output", "timeout"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise checker.fail(f"$.{key}", "must be a map")
     checker.variables = validation.check_variables(checker, data)
@@ -283,29 +289,52 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     )
 
 
-def load_document(path: Path) -> WorkflowDocument:
-    text = path.read_text(encoding="utf-8")
+def load_document(path: Path, *, limits: YamlLimits | None = None) -> WorkflowDocument:
+    """Read, parse and check one definition file. Anything wrong with it, its YAML past
+    the limits (``yaml_source``) included, is a ``DefinitionError`` naming the file."""
+    limits = limits or YamlLimits()
     try:
-        data = yaml.safe_load(text)
+        text = yaml_source.read_text(path, limits)
+        data = yaml_source.load(text, limits)
+    except yaml_source.YamlLimitError as err:
+        raise DefinitionError(str(path), "$", str(err)) from None
     except yaml.YAMLError as err:
         raise DefinitionError(str(path), "$", f"not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise DefinitionError(str(path), "$", f"not UTF-8 text: {err}") from None
+    except OSError as err:
+        raise DefinitionError(str(path), "$", f"cannot be read: {err.strerror or err}") from None
     try:
-        return parse_document(data, source=str(path))
+        document = parse_document(data, source=str(path))
     except DefinitionError as err:
-        line = line_of(text, err.path)
+        line = line_of(text, err.path, limits)
         raise DefinitionError(err.source, err.path, err.problem, line=line) from None
+    return replace(document, content_hash=content_hash(text))
 
 
-def load_directory(directory: Path) -> tuple[list[WorkflowDocument], list[DefinitionError]]:
+def content_hash(text: str) -> str:
+    """What identifies a definition's exact content: the SHA-256 of its file's text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_directory(
+    directory: Path, *, limits: YamlLimits | None = None
+) -> tuple[list[WorkflowDocument], list[DefinitionError]]:
     """Load every *.yaml / *.yml definition; invalid ones are reported, the rest still load."""
     documents: list[WorkflowDocument] = []
     errors: list[DefinitionError] = []
     seen: dict[str, str] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         try:
-            document = load_document(path)
+            document = load_document(path, limits=limits)
         except DefinitionError as err:
             errors.append(err)
+            continue
+        except (RecursionError, TypeError, AttributeError, KeyError, ValueError) as err:
+            # A shape the checks did not foresee: refused like any invalid file, so one
+            # file never keeps the worker from serving the others.
+            problem = f"cannot be checked ({type(err).__name__}: {err})"
+            errors.append(DefinitionError(str(path), "$", problem))
             continue
         if document.workflow_type in seen:
             errors.append(

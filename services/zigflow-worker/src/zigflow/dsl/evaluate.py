@@ -16,6 +16,7 @@ so the load-time checks compile them like any other and the interpreter needs no
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from zigflow.dsl import expressions
@@ -105,3 +106,72 @@ def _task(task: Any) -> None:
     fork = task.get("fork")
     if isinstance(fork, dict):
         _task_list(fork.get("branches"))
+
+
+# The spec's condition fields: a plain string there is a non-empty literal in strict mode,
+# so it is always true. They are refused at load (``check_conditions``).
+_CONDITION_FIELDS = ("if", "while")
+
+
+def check_conditions(checker: _Checker, data: dict[str, Any]) -> None:
+    """Refuse a plain string in a condition position (``if``, ``while``, ``when``,
+    ``exceptWhen``): in strict mode only ``${ }`` strings are expressions, so ``if: .flag``
+    would be the literal text ``.flag``, which is true. Loose documents were rewritten by
+    ``loosen`` before this runs, so only strict ones can fail here."""
+    for path, value in _conditions(data):
+        if isinstance(value, str) and not expressions.is_expression(value):
+            raise checker.fail(
+                path,
+                f"{value!r} is a plain string, which strict mode reads as literal text (always "
+                f"true): write it as {expressions.as_expression(value)!r}, or set "
+                "evaluate.mode: loose",
+            )
+
+
+def _conditions(data: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    use = data.get("use")
+    if isinstance(use, dict):
+        for name, retry in _items(use.get("retries")):
+            yield from _owned(retry, f"$.use.retries.{name}", _CONDITIONS)
+        for name, function in _items(use.get("functions")):
+            yield from _task_conditions(function, f"$.use.functions.{name}")
+    yield from _list_conditions(data.get("do"), "$.do")
+
+
+def _items(value: Any) -> list[tuple[str, Any]]:
+    return list(value.items()) if isinstance(value, dict) else []
+
+
+def _owned(owner: Any, path: str, keys: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+    if isinstance(owner, dict):
+        for key in keys:
+            if key in owner:
+                yield f"{path}.{key}", owner[key]
+
+
+def _list_conditions(entries: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries):
+        for name, task in _items(entry):
+            yield from _task_conditions(task, f"{path}[{index}].{name}")
+
+
+def _task_conditions(task: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if not isinstance(task, dict):
+        return
+    yield from _owned(task, path, _CONDITION_FIELDS)
+    cases = task.get("switch")
+    for index, entry in enumerate(cases if isinstance(cases, list) else []):
+        for name, case in _items(entry):
+            yield from _owned(case, f"{path}.switch[{index}].{name}", ("when",))
+    yield from _list_conditions(task.get("do"), f"{path}.do")
+    yield from _list_conditions(task.get("try"), f"{path}.try")
+    catch = task.get("catch")
+    if isinstance(catch, dict):
+        yield from _owned(catch, f"{path}.catch", _CONDITIONS)
+        yield from _owned(catch.get("retry"), f"{path}.catch.retry", _CONDITIONS)
+        yield from _list_conditions(catch.get("do"), f"{path}.catch.do")
+    fork = task.get("fork")
+    if isinstance(fork, dict):
+        yield from _list_conditions(fork.get("branches"), f"{path}.fork.branches")

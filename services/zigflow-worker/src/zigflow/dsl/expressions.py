@@ -118,9 +118,14 @@ def _body(expression: str) -> str:
     return text[2:-1].strip() if is_expression(text) else text
 
 
-def _wrapped(body: str, extra: tuple[str, ...]) -> str:
+def _prefix(extra: tuple[str, ...]) -> str:
+    """The engine's wrapper before the user's expression: variable bindings, then the data."""
     bindings = _BINDINGS + "".join(f" | .vars.{name} as ${name}" for name in extra)
-    return f"{bindings} | .data | ({body})"
+    return f"{bindings} | .data | ("
+
+
+def _wrapped(body: str, extra: tuple[str, ...]) -> str:
+    return f"{_prefix(extra)}{body})"
 
 
 def program_text(expression: str, extra: tuple[str, ...] = ()) -> str:
@@ -134,7 +139,32 @@ def _check_compiles(body: str, extra: tuple[str, ...]) -> None:
     try:
         jq.compile(_wrapped(body, extra))
     except ValueError as err:
-        raise ExpressionError(f"jq does not compile {body!r}: {err}") from None
+        problem = _compile_problem(str(err), body, len(_prefix(extra)))
+        raise ExpressionError(f"jq does not compile {body!r}: {problem}") from None
+
+
+_JQ_WHERE = re.compile(
+    r"^jq: error: (?P<what>.*?)(?: at <top-level>)?, line (?P<line>\d+)"
+    r"(?:, column (?P<column>\d+))?:?$"
+)
+
+
+def _compile_problem(message: str, body: str, prefix: int) -> str:
+    """jq's first error line, with the line and column counted in the user's expression
+    rather than in the engine's wrapper program (which it never shows)."""
+    first = message.splitlines()[0] if message else ""
+    found = _JQ_WHERE.match(first)
+    if found is None:
+        return first.removeprefix("jq: error: ")
+    what, line = found["what"], int(found["line"])
+    if found["column"] is None:
+        return f"{what} (line {line})"
+    column = int(found["column"]) - (prefix if line == 1 else 0)
+    lines = body.splitlines() or [""]
+    if line > len(lines) or column > len(lines[line - 1]):
+        # What jq found there is the wrapper's closing parenthesis: the expression ended.
+        return what.replace("unexpected ')'", "unexpected end") + " at the end of the expression"
+    return f"{what} at line {line}, column {max(column, 1)}"
 
 
 def _extra_names(names: Iterable[str]) -> tuple[str, ...]:

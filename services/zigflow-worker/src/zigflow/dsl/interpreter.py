@@ -256,9 +256,12 @@ class Interpreter:
             data = step.resume[0]["input"]
             step = replace(step, resume=step.resume[1:])
         task, reference = step.task, step.reference
+        # $task, the spec's task descriptor, in every expression of the task: its `if`,
+        # input / output / export, and its body (`set`, `with`, ...).
         task_vars = {"name": step.name, "reference": reference, "input": data}
+        step = replace(step, scope={**step.scope, "task": task_vars})
         if not resuming and "if" in task:
-            condition = self.render(task["if"], data, f"{reference}/if", step.scope, task=task_vars)
+            condition = self.render(task["if"], data, f"{reference}/if", step.scope)
             if not expressions.truthy(condition):
                 return data, "continue"
         if not resuming:
@@ -267,9 +270,7 @@ class Interpreter:
         if resuming:
             task_input = None
         elif (source := (task.get("input") or {}).get("from")) is not None:
-            task_input = self.render(
-                source, data, f"{reference}/input/from", step.scope, task=task_vars
-            )
+            task_input = self.render(source, data, f"{reference}/input/from", step.scope)
         kind = task_type(task) or ""
         runner = self._runners.get(kind)
         if runner is None:
@@ -297,14 +298,10 @@ class Interpreter:
         if isinstance(result, Directed):
             result, then = result.output, result.then
         if (shape := (task.get("output") or {}).get("as")) is not None:
-            result = self.render(
-                shape, result, f"{reference}/output/as", step.scope, task=task_vars, output=result
-            )
+            result = self.render(shape, result, f"{reference}/output/as", step.scope, output=result)
         self.check_schema(task, "output", result, reference)
         if (export := (task.get("export") or {}).get("as")) is not None:
-            self.context = self.render(
-                export, result, f"{reference}/export/as", step.scope, task=task_vars
-            )
+            self.context = self.render(export, result, f"{reference}/export/as", step.scope)
         return result, then
 
     def task_timeout(self, step: Step, data: Any) -> timedelta | None:

@@ -6,15 +6,17 @@ import re
 
 import yaml
 
+from zigflow.dsl.yaml_source import YamlLimitError, YamlLimits, compose
+
 _STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
 
-def line_of(text: str, path: str) -> int | None:
+def line_of(text: str, path: str, limits: YamlLimits | None = None) -> int | None:
     """The 1-based line of the deepest node the path reaches (the parent of a missing
-    key), or None when the text does not parse."""
+    key), or None when the text does not parse within the limits."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        node = compose(text, limits or YamlLimits())
+    except (yaml.YAMLError, YamlLimitError):
         return None
     if node is None:
         return None

