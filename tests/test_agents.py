@@ -534,7 +534,7 @@ async def test_a_500_step_agent_continues_as_new_delivers_once_and_every_run_rep
 ) -> None:
     caller = await start_dsl(
         agents.client,
-        "agent-real",
+        "agent-long",
         {
             "model": "scripted:echo",
             "input": "a long task",
