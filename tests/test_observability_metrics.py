@@ -10,7 +10,7 @@ import grpc
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from agent_contract import AGENT_WORKFLOW, caller_request_id
+from agent_contract import RUNNING_AGENTS_QUERY, caller_request_id
 from callback_token import CallbackSigner, KeyRing
 from devstack import SERVICES
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -240,9 +240,7 @@ async def test_pending_gauge_reads_durable_state_and_survives_restarting_every_p
     )
     async with stack.stigma_channel() as channel:
         stigma = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
-        running = stack.client.list_workflows(
-            f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running'"
-        )
+        running = stack.client.list_workflows(RUNNING_AGENTS_QUERY)
         async for execution in running:
             await stigma.CancelExecution(
                 agent_pb2.CancelExecutionRequest(execution_id=execution.id, reason="test")

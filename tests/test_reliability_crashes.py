@@ -25,7 +25,12 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from agent_contract import AGENT_FAILED_ERROR, AGENT_WORKFLOW
+from agent_contract import (
+    AGENT_FAILED_ERROR,
+    AGENT_WORKFLOW,
+    RUNNING_AGENTS_QUERY,
+    STIGMA_UNAVAILABLE_ERROR,
+)
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigmactl.cli import amain as stigmactl
@@ -164,7 +169,7 @@ async def test_stigma_api_down_calls_are_retried_with_backoff_until_it_is_up(
         pending = await pending_call(caller)
         assert pending is not None
         failure = pending.last_failure.application_failure_info
-        assert failure.type == "StigmaUnavailable"
+        assert failure.type == STIGMA_UNAVAILABLE_ERROR
         assert not failure.non_retryable
     finally:
         await crash_stack.start_service("stigma-api")
@@ -178,9 +183,7 @@ async def test_stigma_api_down_calls_are_retried_with_backoff_until_it_is_up(
 
 
 async def _running_agents(client: Client) -> int:
-    counted = await client.count_workflows(
-        f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running'"
-    )
+    counted = await client.count_workflows(RUNNING_AGENTS_QUERY)
     return counted.count
 
 

@@ -16,6 +16,7 @@ from agent_contract import (
     AgentSpecData,
     Budget,
     CallbackRef,
+    CallbackState,
     CallbackStatus,
     CallerVerdict,
     CarriedCallback,
@@ -97,8 +98,8 @@ STATUS = ExecutionStatus(
     usage=USAGE,
     finished_at="2025-06-01T12:00:02+00:00",
     callbacks=[
-        CallbackStatus(fingerprint="aaaaaaaaaaaa", attempt=1, state="stale"),
-        CallbackStatus(fingerprint="bbbbbbbbbbbb", attempt=2, state="delivered"),
+        CallbackStatus(fingerprint="aaaaaaaaaaaa", attempt=1, state=CallbackState.STALE),
+        CallbackStatus(fingerprint="bbbbbbbbbbbb", attempt=2, state=CallbackState.DELIVERED),
     ],
 )
 
@@ -134,7 +135,9 @@ RESUME = ResumeState(
     usage=Usage(input_tokens=10, output_tokens=20, steps=2, tool_calls=1, cost_usd="0.000013"),
     steps=[TOOL_STEP],
     steps_dropped=3,
-    callbacks=[CarriedCallback(ref=CALLBACK, state="pending", attached_at="t", visible=True)],
+    callbacks=[
+        CarriedCallback(ref=CALLBACK, state=CallbackState.PENDING, attached_at="t", visible=True)
+    ],
     continuations=1,
 )
 
@@ -147,7 +150,7 @@ SAMPLES: list[Any] = [
     TOOL_STEP,
     APPROVAL,
     ToolDecision(tool_call_id="call-2", approve=False, reason="not today"),
-    CarriedCallback(ref=CALLBACK, state="delivered"),
+    CarriedCallback(ref=CALLBACK, state=CallbackState.DELIVERED),
     RESUME,
     AgentRunInput(
         execution_id="agent-req-4",
@@ -205,7 +208,7 @@ SAMPLES: list[Any] = [
     ),
     StepResult(message="done", done=True, input_tokens=3, output_tokens=4),
     RESULT,
-    CallbackStatus(fingerprint="0123456789ab", attempt=1, state="pending"),
+    CallbackStatus(fingerprint="0123456789ab", attempt=1, state=CallbackState.PENDING),
     DeliveryRequest(
         callback=CALLBACK,
         execution_id="agent-req-1",

@@ -9,6 +9,7 @@ import pytest
 from agent_contract import (
     AgentSpecData,
     Budget,
+    CallbackState,
     CallbackStatus,
     ExecutionStatus,
     PendingApproval,
@@ -54,7 +55,9 @@ def status(**changes: object) -> ExecutionStatus:
         error="",
         usage=Usage(input_tokens=3, output_tokens=1, steps=2),
         finished_at=iso(2),
-        callbacks=[CallbackStatus(fingerprint="0123456789ab", attempt=1, state="delivered")],
+        callbacks=[
+            CallbackStatus(fingerprint="0123456789ab", attempt=1, state=CallbackState.DELIVERED)
+        ],
     )
     for name, value in changes.items():
         setattr(base, name, value)
@@ -121,15 +124,15 @@ def test_failed_execution_carries_its_error() -> None:
 
 def test_callback_state_is_the_latest_and_delivered_is_any() -> None:
     callbacks = [
-        CallbackStatus(fingerprint="aaaaaaaaaaaa", attempt=1, state="delivered"),
-        CallbackStatus(fingerprint="bbbbbbbbbbbb", attempt=2, state="pending"),
+        CallbackStatus(fingerprint="aaaaaaaaaaaa", attempt=1, state=CallbackState.DELIVERED),
+        CallbackStatus(fingerprint="bbbbbbbbbbbb", attempt=2, state=CallbackState.PENDING),
     ]
     message = execution_to_proto(status(callbacks=callbacks))
     assert message.callback_attached is True
     assert message.callback_delivered is True
     assert message.callback_state == "pending"
 
-    stale = [CallbackStatus(fingerprint="aaaaaaaaaaaa", attempt=1, state="stale")]
+    stale = [CallbackStatus(fingerprint="aaaaaaaaaaaa", attempt=1, state=CallbackState.STALE)]
     message = execution_to_proto(status(callbacks=stale))
     assert message.callback_delivered is False
     assert message.callback_state == "stale"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from stigma_api.metrics import ApiMetrics, PendingReading
+from service_kit import PendingReading
+from stigma_api.metrics import ApiMetrics
 
 NAMES = (
     "stigma_pending_agent_calls",

@@ -28,6 +28,10 @@ AGENT_OUTPUT_TOO_LARGE_ERROR = "AgentOutputTooLarge"
 # An agent that passed one of its spec's budgets (steps, tokens, tool calls, duration, cost):
 # the caller's activity fails with this type, so a DSL ``catch`` can tell it from AgentFailed.
 AGENT_BUDGET_EXCEEDED_ERROR = "AgentBudgetExceeded"
+# StartAgent did not get through: Stigma at its admission limit (RESOURCE_EXHAUSTED), or
+# unreachable (UNAVAILABLE, DEADLINE_EXCEEDED, ...). Both are retried with backoff.
+STIGMA_BUSY_ERROR = "StigmaBusy"
+STIGMA_UNAVAILABLE_ERROR = "StigmaUnavailable"
 
 # The model providers a spec may name (``provider:model``). stigma-api accepts exactly these
 # (or an operator's subset) and the ai-worker's model registry serves exactly these.
@@ -55,6 +59,10 @@ PENDING_APPROVALS_ATTRIBUTE = "StigmaPendingApprovals"
 # starts it (never changed): reads are allowed to that tenant only, and per-tenant quotas
 # count running agents by it (docs/adr/0014).
 TENANT_ATTRIBUTE = "StigmaTenant"
+# The visibility queries every reader of these attributes uses (one definition each).
+RUNNING_AGENTS_QUERY = f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running'"
+PENDING_CALLBACKS_QUERY = f"{RUNNING_AGENTS_QUERY} AND {PENDING_CALLBACKS_ATTRIBUTE} > 0"
+PENDING_APPROVALS_QUERY = f"{RUNNING_AGENTS_QUERY} AND {PENDING_APPROVALS_ATTRIBUTE} > 0"
 
 _WORKFLOW_ID_PREFIX = "agent-"
 

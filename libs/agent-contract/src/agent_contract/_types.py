@@ -209,6 +209,26 @@ class AgentResult:
     model: str = ""
 
 
+class CallbackState(StrEnum):
+    """Where a callback attached to a run is: ``PENDING`` while the agent runs, then
+    ``DELIVERING`` while its outcome is handed over, then one of the ends."""
+
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    STALE = "stale"
+    """The caller's attempt is gone (timed out, retried, superseded, its workflow closed)."""
+    REFUSED = "refused"
+    """The signed target is not a pending CallAgent activity: nothing was done to it."""
+    ERROR = "error"
+    """The delivery kept failing until the callback expired."""
+
+    @property
+    def waiting(self) -> bool:
+        """The caller still waits for this callback (it counts as a pending call)."""
+        return self in (CallbackState.PENDING, CallbackState.DELIVERING)
+
+
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     STALE = "stale"
@@ -232,7 +252,7 @@ class CallerVerdict(StrEnum):
 class CallbackStatus:
     fingerprint: str
     attempt: int
-    state: str  # "pending", "delivered", "stale", "refused" or "error"
+    state: CallbackState
     caller_workflow_id: str = ""
     """The caller's workflow and activity (for operators: ``stigmactl pending``)."""
     caller_activity_id: str = ""
@@ -301,7 +321,7 @@ class CarriedCallback:
     """An attached callback as a continued run takes it over."""
 
     ref: CallbackRef
-    state: str
+    state: CallbackState
     attached_at: str = ""
     visible: bool = False
 

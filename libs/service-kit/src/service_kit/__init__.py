@@ -13,16 +13,32 @@ from service_kit._metrics import LATENCY_BUCKETS, Metrics
 from service_kit._settings import ServiceSettings, SettingsLoadError, load_settings
 from service_kit._telemetry import Telemetry
 from service_kit._temporal import TemporalConnectionError, connect_temporal, temporal_namespace
+from service_kit._visibility import (
+    PendingGaugeNames,
+    PendingGauges,
+    PendingPublisher,
+    PendingReader,
+    PendingReading,
+    SearchAttributesMissing,
+    ensure_search_attributes,
+)
 
 __all__ = [
     "LATENCY_BUCKETS",
     "Metrics",
+    "PendingGaugeNames",
+    "PendingGauges",
+    "PendingPublisher",
+    "PendingReader",
+    "PendingReading",
+    "SearchAttributesMissing",
     "ServiceSettings",
     "SettingsLoadError",
     "Telemetry",
     "TemporalConnectionError",
     "configure_logging",
     "connect_temporal",
+    "ensure_search_attributes",
     "exit_process",
     "load_settings",
     "log_context",

@@ -16,11 +16,11 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from agent_contract import AGENT_WORKFLOW
+from agent_contract import RUNNING_AGENTS_QUERY
 
 logger = logging.getLogger(__name__)
 
-RUNNING_QUERY = f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running'"
+RUNNING_QUERY = RUNNING_AGENTS_QUERY
 
 
 class AdmissionRefused(RuntimeError):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agent_contract import ExecutionStatus, Phase, StepKind
+from agent_contract import CallbackState, ExecutionStatus, Phase, StepKind
 from stigma.agent.v1 import agent_pb2
 from stigma_wire import spec_to_proto
 
@@ -69,7 +69,7 @@ def execution_to_proto(status: ExecutionStatus, *, partial_output: str = "") -> 
         updated_at=_ts(status.updated_at),
         finished_at=_ts(status.finished_at),
         callback_attached=bool(status.callbacks),
-        callback_delivered=any(cb.state == "delivered" for cb in status.callbacks),
+        callback_delivered=any(cb.state == CallbackState.DELIVERED for cb in status.callbacks),
         callback_state=latest,
         partial_output=partial_output if not status.phase.terminal else "",
         pending_approvals=[

@@ -7,24 +7,23 @@ process, or any worker, does not reset them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 
-from agent_contract import AGENT_WORKFLOW, PENDING_CALLBACKS_ATTRIBUTE, PENDING_SINCE_ATTRIBUTE
+from agent_contract import (
+    PENDING_CALLBACKS_ATTRIBUTE,
+    PENDING_CALLBACKS_QUERY,
+    PENDING_SINCE_ATTRIBUTE,
+)
 from callback_token import TokenRejection
-from service_kit import LATENCY_BUCKETS
+from service_kit import LATENCY_BUCKETS, PendingGaugeNames, PendingGauges, PendingReader
 from stigma.agent.v1 import agent_pb2
 from stigma_api.auth import Refusal
 
@@ -33,54 +32,16 @@ logger = logging.getLogger(__name__)
 START_AGENT_METHOD = (
     "/" + agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name + "/StartAgent"
 )
-PENDING_QUERY = (
-    f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
-    f"AND {PENDING_CALLBACKS_ATTRIBUTE} > 0"
+
+PENDING_GAUGES = PendingGaugeNames(
+    count="stigma_pending_agent_calls",
+    count_help="Callbacks Stigma holds past their caller's first heartbeat (a third of the "
+    "caller's heartbeat timeout; from Temporal visibility)",
+    oldest_age="stigma_oldest_pending_agent_call_age_seconds",
+    oldest_age_help="Age of the longest-held callback (0 when none waits)",
+    last_read="stigma_pending_agent_calls_last_read_timestamp_seconds",
+    last_read_help="When the pending gauges were last read from Temporal successfully",
 )
-PENDING_CALLBACKS = SearchAttributeKey.for_int(PENDING_CALLBACKS_ATTRIBUTE)
-PENDING_SINCE = SearchAttributeKey.for_datetime(PENDING_SINCE_ATTRIBUTE)
-
-
-@dataclass(frozen=True)
-class PendingReading:
-    count: int
-    oldest_age_seconds: float
-    read_at: float
-
-
-class PendingCallsGauges(Collector):
-    """The pending-call gauges, exported only once they have been read.
-
-    A plain Gauge exports 0 from the start: a stigma-api that could never read visibility
-    then said "nothing pending" with confidence, and its last-read timestamp of 0 made the
-    staleness alert report an age of 56 years. Until the first successful read there is no
-    sample, which the absence alert sees (PendingCallsGaugeAbsent); afterwards the last
-    reading stays, and its timestamp ages (PendingCallsGaugeStale).
-    """
-
-    def __init__(self) -> None:
-        self.reading: PendingReading | None = None
-
-    def collect(self) -> Iterator[Metric]:
-        reading = self.reading
-        if reading is None:
-            return
-        yield GaugeMetricFamily(
-            "stigma_pending_agent_calls",
-            "Callers' activities waiting for an agent's callback past their first heartbeat "
-            "(a third of the caller's heartbeat timeout; from Temporal visibility)",
-            value=reading.count,
-        )
-        yield GaugeMetricFamily(
-            "stigma_oldest_pending_agent_call_age_seconds",
-            "Age of the longest-waiting caller's callback (0 when none waits)",
-            value=reading.oldest_age_seconds,
-        )
-        yield GaugeMetricFamily(
-            "stigma_pending_agent_calls_last_read_timestamp_seconds",
-            "When the pending gauges were last read from Temporal successfully",
-            value=reading.read_at,
-        )
 
 
 class ApiMetrics:
@@ -110,7 +71,7 @@ class ApiMetrics:
             "STIGMA_API_ACCEPT_UNBOUND_TOKENS (a rolling deploy; docs/adr/0013)",
             registry=registry,
         )
-        self.pending = PendingCallsGauges()
+        self.pending = PendingGauges(PENDING_GAUGES)
         registry.register(self.pending)
         for reason in TokenRejection:
             self.token_rejections.labels(reason.value)
@@ -172,31 +133,15 @@ class StartAgentMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[
         )
 
 
-class PendingCallsReader:
-    """Refreshes the pending-call gauges from Temporal visibility every ``interval``."""
-
-    def __init__(self, client: Client, metrics: ApiMetrics, *, interval: timedelta) -> None:
-        self._client = client
-        self._metrics = metrics
-        self._interval = interval.total_seconds()
-
-    async def read_once(self) -> tuple[int, float]:
-        count = 0
-        oldest: datetime | None = None
-        async for execution in self._client.list_workflows(PENDING_QUERY):
-            attributes = execution.typed_search_attributes
-            count += attributes.get(PENDING_CALLBACKS) or 0
-            since = attributes.get(PENDING_SINCE)
-            if since is not None:
-                oldest = since if oldest is None else min(oldest, since)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        self._metrics.pending.reading = PendingReading(count, max(age, 0.0), time.time())
-        return count, age
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.read_once()
-            except Exception as err:  # keep the last values; the staleness gauge tells
-                logger.warning("reading pending agent calls from Temporal failed: %s", err)
-            await asyncio.sleep(self._interval)
+def pending_calls_reader(
+    client: Client, metrics: ApiMetrics, *, interval: timedelta
+) -> PendingReader:
+    """Refreshes the pending-call gauges from the agent runs' search attributes."""
+    return PendingReader(
+        client,
+        metrics.pending,
+        query=PENDING_CALLBACKS_QUERY,
+        count_attribute=PENDING_CALLBACKS_ATTRIBUTE,
+        since_attribute=PENDING_SINCE_ATTRIBUTE,
+        interval=interval,
+    )

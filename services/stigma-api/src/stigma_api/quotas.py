@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
-from agent_contract import AGENT_WORKFLOW, TENANT_ATTRIBUTE
+from agent_contract import RUNNING_AGENTS_QUERY, TENANT_ATTRIBUTE
 from stigma_api.settings import ApiSettings
 
 
@@ -50,10 +50,7 @@ class QuotaExceeded(RuntimeError):
 
 def running_query(tenant: str) -> str:
     # tenant names are validated (letters, digits, '.', '_', '-'): safe inside the quotes.
-    return (
-        f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
-        f"AND {TENANT_ATTRIBUTE} = '{tenant}'"
-    )
+    return f"{RUNNING_AGENTS_QUERY} AND {TENANT_ATTRIBUTE} = '{tenant}'"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from stigma_api.auth import Authenticator, AuthInterceptor
 from stigma_api.auth.setup import authenticator
 from stigma_api.decoding import RequestDecodingInterceptor
 from stigma_api.executions import Executions
-from stigma_api.metrics import ApiMetrics, PendingCallsReader, StartAgentMetricsInterceptor
+from stigma_api.metrics import ApiMetrics, StartAgentMetricsInterceptor, pending_calls_reader
 from stigma_api.quotas import TenantQuotas, tenant_quotas
 from stigma_api.servicer import AgentService
 from stigma_api.settings import ApiSettings
@@ -53,7 +53,7 @@ async def _serve(
         )
         await ensure_tenant_attribute(client)
         metrics = ApiMetrics(telemetry.registry)
-        pending = PendingCallsReader(client, metrics, interval=settings.pending_poll_interval)
+        pending = pending_calls_reader(client, metrics, interval=settings.pending_poll_interval)
         namespaces = settings.namespaces(default=temporal_namespace())
         default_quota, quota_overrides = tenant_quotas(settings)
         service = AgentService(

@@ -10,18 +10,12 @@ any worker resets them.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.service import RPCError
 
 from agent_contract import (
     PENDING_APPROVALS_ATTRIBUTE,
@@ -29,12 +23,9 @@ from agent_contract import (
     PENDING_SINCE_ATTRIBUTE,
     TENANT_ATTRIBUTE,
 )
-from service_kit import SettingsLoadError
+from service_kit import PendingPublisher
+from service_kit import ensure_search_attributes as register_search_attributes
 
-logger = logging.getLogger(__name__)
-
-PENDING_CALLBACKS = SearchAttributeKey.for_int(PENDING_CALLBACKS_ATTRIBUTE)
-PENDING_SINCE = SearchAttributeKey.for_datetime(PENDING_SINCE_ATTRIBUTE)
 PENDING_APPROVALS = SearchAttributeKey.for_int(PENDING_APPROVALS_ATTRIBUTE)
 SEARCH_ATTRIBUTES = {
     PENDING_CALLBACKS_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
@@ -43,36 +34,13 @@ SEARCH_ATTRIBUTES = {
     # Set by stigma-api when it starts a run; registered here with the others.
     TENANT_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
-_TYPE_NAMES = {
-    IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
-    IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-}
 
 
-class SearchAttributesMissing(SettingsLoadError):
-    """The namespace lacks the search attributes the agent workflow upserts."""
-
-
-class PendingPublisher:
-    """Keeps a run's search attributes equal to its waiting callbacks (workflow side)."""
-
-    def __init__(self) -> None:
-        self._last: tuple[int, datetime | None] = (0, None)
-
-    def publish(self, waiting_since: list[datetime]) -> None:
-        """Upsert only on change: one history event per attach or delivery, not per check."""
-        state = (len(waiting_since), min(waiting_since) if waiting_since else None)
-        if state == self._last:
-            return
-        self._last = state
-        count, since = state
-        workflow.upsert_search_attributes(
-            [
-                PENDING_CALLBACKS.value_set(count),
-                PENDING_SINCE.value_set(since) if since else PENDING_SINCE.value_unset(),
-            ]
-        )
+def pending_publisher() -> PendingPublisher:
+    """The run's callbacks that wait for delivery, as its two pending search attributes."""
+    return PendingPublisher(
+        count_attribute=PENDING_CALLBACKS_ATTRIBUTE, since_attribute=PENDING_SINCE_ATTRIBUTE
+    )
 
 
 def publish_approvals(waiting: int) -> None:
@@ -95,30 +63,5 @@ def record_end(*, outcome: str, started_at: str) -> None:
 
 
 async def ensure_search_attributes(client: Client) -> None:
-    """Register the pending-call search attributes if the namespace lacks them.
-
-    Without them every agent workflow task would fail; failing here, at start-up and
-    with the command to run, is the better place.
-    """
-    service = client.operator_service
-    existing = await service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    known = existing.custom_attributes
-    missing = {name: kind for name, kind in SEARCH_ATTRIBUTES.items() if name not in known}
-    if not missing:
-        return
-    try:
-        await service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )
-    except RPCError as err:
-        commands = "; ".join(
-            f"temporal operator search-attribute create --name {name} --type {_TYPE_NAMES[kind]}"
-            for name, kind in missing.items()
-        )
-        raise SearchAttributesMissing(
-            f"namespace {client.namespace!r} lacks search attributes {sorted(missing)} and "
-            f"they cannot be added here ({err.status.name}: {err.message}); run: {commands}"
-        ) from err
-    logger.info("registered search attributes %s", ", ".join(sorted(missing)))
+    """Register the pending-call search attributes if the namespace lacks them."""
+    await register_search_attributes(client, SEARCH_ATTRIBUTES)

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         STATUS_QUERY,
         AgentRunInput,
         CallbackRef,
+        CallbackState,
         CallbackStatus,
         CallerVerdict,
         CarriedCallback,
@@ -50,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from stigma_agent import StigmaAgent, dump_conversation
     from stigma_orchestrator.agent_loop import AgentLoop, BudgetExceeded, ContinueAsNew
-    from stigma_orchestrator.visibility import PendingPublisher, record_end
+    from stigma_orchestrator.visibility import pending_publisher, record_end
 
 DEFAULT_MAX_STEPS = 32
 STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
@@ -72,7 +73,7 @@ MIN_DELIVERY_WINDOW = timedelta(minutes=1)
 @dataclass
 class _Attached:
     ref: CallbackRef
-    state: str = "pending"  # pending -> delivered | stale | error
+    state: CallbackState = CallbackState.PENDING
     keeper: asyncio.Task[None] | None = field(default=None, repr=False)
     attached_at: datetime | None = None
     # Counted in the pending search attributes once it has waited past its first caller
@@ -153,7 +154,7 @@ class AgentExecutionWorkflow:
         self._callbacks: list[_Attached] = []
         self._caller_cancelled = False
         self._stopping = False  # set once the run is being cancelled: no further step starts
-        self._pending = PendingPublisher()
+        self._pending = pending_publisher()
         self._options: RunOptions | None = None
         self._output_bytes = 0
         self._loop: AgentLoop | None = None
@@ -436,7 +437,7 @@ class AgentExecutionWorkflow:
             visible=carried.visible,
         )
         self._callbacks.append(attached)
-        if attached.state == "pending":
+        if attached.state is CallbackState.PENDING:
             attached.keeper = asyncio.create_task(self._keep_alive(attached))
         self._publish_pending()
 
@@ -444,10 +445,12 @@ class AgentExecutionWorkflow:
         if any(cb.ref.fingerprint == callback.fingerprint for cb in self._callbacks):
             return
         for older in self._callbacks:
-            if older.state == "pending" and older.same_caller(callback):
+            if older.state is CallbackState.PENDING and older.same_caller(callback):
                 if older.ref.attempt >= callback.attempt:
                     return  # a late signal from an older attempt
-                older.state = "stale"  # superseded by a newer attempt of the same caller
+                older.state = (
+                    CallbackState.STALE
+                )  # superseded by a newer attempt of the same caller
                 if older.keeper is not None:
                     older.keeper.cancel()
         attached = _Attached(ref=callback, attached_at=workflow.now())
@@ -468,7 +471,9 @@ class AgentExecutionWorkflow:
         if not attached.visible:  # a carried callback already waited past its grace
             try:
                 await workflow.wait_condition(
-                    lambda: self._status.phase.terminal or attached.state != "pending",
+                    lambda: (
+                        self._status.phase.terminal or attached.state is not CallbackState.PENDING
+                    ),
                     timeout=grace,
                 )
                 return
@@ -479,7 +484,7 @@ class AgentExecutionWorkflow:
         attached.visible = True
         window = self._window(attached.ref)
         if window <= timedelta(0):
-            attached.state = "stale"
+            attached.state = CallbackState.STALE
             self._publish_pending()
             return
         self._publish_pending()
@@ -495,10 +500,10 @@ class AgentExecutionWorkflow:
             )
         except (ActivityError, asyncio.CancelledError):
             return
-        if verdict is CallerVerdict.CANCEL_REQUESTED and attached.state == "pending":
+        if verdict is CallerVerdict.CANCEL_REQUESTED and attached.state is CallbackState.PENDING:
             self._caller_cancelled = True
-        elif verdict is CallerVerdict.STALE and attached.state == "pending":
-            attached.state = "stale"
+        elif verdict is CallerVerdict.STALE and attached.state is CallbackState.PENDING:
+            attached.state = CallbackState.STALE
             self._publish_pending()
 
     def _window(self, callback: CallbackRef) -> timedelta:
@@ -506,9 +511,9 @@ class AgentExecutionWorkflow:
 
     async def _deliver_all(self, *, caller_cancelled: bool) -> None:
         # Signals may attach more callbacks while we deliver: loop until none is pending.
-        while pending := [cb for cb in self._callbacks if cb.state == "pending"]:
+        while pending := [cb for cb in self._callbacks if cb.state is CallbackState.PENDING]:
             for attached in pending:
-                attached.state = "delivering"
+                attached.state = CallbackState.DELIVERING
             await asyncio.gather(*(self._deliver(cb, caller_cancelled) for cb in pending))
 
     async def _deliver(self, attached: _Attached, caller_cancelled: bool) -> None:
@@ -535,13 +540,13 @@ class AgentExecutionWorkflow:
                 result_type=DeliveryOutcome,
             )
         except ActivityError:
-            attached.state = "error"
+            attached.state = CallbackState.ERROR
             workflow.logger.warning(
                 "callback %s could not be delivered before it expired", attached.ref.fingerprint
             )
             self._publish_pending()
             return
-        attached.state = outcome.value
+        attached.state = CallbackState(outcome.value)
         self._publish_pending()
 
     def _publish_pending(self) -> None:
@@ -556,7 +561,7 @@ class AgentExecutionWorkflow:
                 cb.attached_at
                 for cb in self._callbacks
                 if (cb.visible or not self._pending_after_first_beat)
-                and cb.state in ("pending", "delivering")
+                and cb.state.waiting
                 and cb.attached_at is not None
             ]
         )

@@ -22,6 +22,8 @@ from temporalio.exceptions import ApplicationError
 from agent_contract import (
     AGENT_REJECTED_ERROR,
     CALL_AGENT_ACTIVITY,
+    STIGMA_BUSY_ERROR,
+    STIGMA_UNAVAILABLE_ERROR,
     AgentSpecData,
     caller_request_id,
 )
@@ -51,8 +53,8 @@ def _error_type(code: grpc.StatusCode) -> str:
     if code in _FINAL_CODES:
         return AGENT_REJECTED_ERROR
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return "StigmaBusy"  # the admission limit: retried with backoff
-    return "StigmaUnavailable"
+        return STIGMA_BUSY_ERROR  # the admission limit: retried with backoff
+    return STIGMA_UNAVAILABLE_ERROR
 
 
 @dataclass

@@ -15,18 +15,14 @@ import grpc
 from temporalio.client import Client
 
 from agent_contract import (
-    AGENT_WORKFLOW,
-    PENDING_APPROVALS_ATTRIBUTE,
+    PENDING_APPROVALS_QUERY,
 )
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from stigma_wire import CallerCredentials, credential_interceptors
 from stigmactl._statuses import Unreadable, read_statuses
 
 DECIDE_TIMEOUT = timedelta(seconds=10)
-QUERY = (
-    f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
-    f"AND {PENDING_APPROVALS_ATTRIBUTE} > 0"
-)
+QUERY = PENDING_APPROVALS_QUERY
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,16 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
 from agent_contract import (
-    AGENT_WORKFLOW,
-    PENDING_CALLBACKS_ATTRIBUTE,
+    PENDING_CALLBACKS_QUERY,
     PENDING_SINCE_ATTRIBUTE,
+    CallbackState,
     CallbackStatus,
     ExecutionStatus,
 )
 from stigmactl._statuses import QUERY_TIMEOUT, Unreadable, read_statuses
 
 PENDING_SINCE = SearchAttributeKey.for_datetime(PENDING_SINCE_ATTRIBUTE)
-QUERY = (
-    f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
-    f"AND {PENDING_CALLBACKS_ATTRIBUTE} > 0"
-)
+QUERY = PENDING_CALLBACKS_QUERY
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ async def pending_calls(
     for execution, status in statuses.read:
         since = execution.typed_search_attributes.get(PENDING_SINCE)
         for callback in status.callbacks:
-            if callback.state not in ("pending", "delivering"):
+            if not CallbackState(callback.state).waiting:
                 continue
             attached = (
                 datetime.fromisoformat(callback.attached_at) if callback.attached_at else since
