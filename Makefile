@@ -21,7 +21,7 @@ proto: install ## Regenerate the Python code under libs/stigma-proto from proto/
 lint: install ## ruff (lint + format check), mypy, buf lint, generated-code drift
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs services tools tests benchmarks
+	$(RUN) mypy libs services tools tests benchmarks deploy
 	$(RUN) buf lint
 	$(RUN) python proto/codegen.py --check $(PROTO_OUT)
 

@@ -190,14 +190,40 @@ def test_prometheus_and_grafana_reach_compose_services() -> None:
     services = load(COMPOSE)["services"]
     prometheus = load(ROOT / "prometheus" / "prometheus.yml")
     for job in prometheus["scrape_configs"]:
-        for static in job["static_configs"]:
-            for target in static["targets"]:
-                host = target.split(":")[0]
-                assert host == "localhost" or host in services, f"scrape target {target}"
+        hosts = [
+            target.split(":")[0]
+            for static in job.get("static_configs", [])
+            for target in static["targets"]
+        ]
+        hosts += [name for dns in job.get("dns_sd_configs", []) for name in dns["names"]]
+        assert hosts, f"job {job['job_name']} has no target"
+        for host in hosts:
+            assert host == "localhost" or host in services, f"scrape target {host}"
+    # Every replica of a scalable service is its own target: found through DNS, not pinned.
+    discovered = {
+        job["job_name"] for job in prometheus["scrape_configs"] if "dns_sd_configs" in job
+    }
+    assert set(PROJECT_SERVICES) <= discovered
     for path in (ROOT / "grafana" / "provisioning" / "datasources").glob("*.y*ml"):
         for source in load(path)["datasources"]:
             host = source["url"].split("//")[1].split(":")[0]
             assert host in services, f"datasource {source['name']} points at {host}"
+
+
+def test_the_services_scale_with_compose() -> None:
+    """`docker compose up --scale <service>=N`: no container name, and no fixed host port
+    except on the stateful singletons a person opens (stigma-api publishes a range)."""
+    singletons = {"temporal", "temporal-ui", "prometheus", "alertmanager", "grafana"}
+    for path in (COMPOSE, POSTGRES):
+        for name, service in load(path)["services"].items():
+            assert "container_name" not in service, f"{path.name} {name}: container_name"
+            for port in service.get("ports", []):
+                host = str(port).rsplit(":", 1)[0]
+                published = host.split(":", 1)[1]
+                if name not in singletons:
+                    assert "-" in interpolate(published), f"{path.name} {name} pins {port}"
+    scalable = set(load(COMPOSE)["services"]) - singletons
+    assert {*PROJECT_SERVICES, "loadgen", "otel-collector"} <= scalable
 
 
 def test_images_know_the_search_attributes_and_the_services_their_health_targets() -> None:

@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = ["-f", str(ROOT / "compose.yaml"), "-f", str(ROOT / "tests" / "compose.offline.yaml")]
 PROJECT_SERVICES = ["stigma-api", "stigma-orchestrator", "ai-worker", "zigflow-worker"]
 RUNNABLE = ["temporal", *PROJECT_SERVICES, "loadgen", "alertmanager", "prometheus"]
-PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "STIGMA_API_PORT", "PROMETHEUS_PORT")
-PORTS_UNUSED = ("ALERTMANAGER_PORT", "OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "TEMPO_PORT")
+# Host ports, each moved to a free one (STIGMA_API_PORTS: a range of one port).
+PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "STIGMA_API_PORTS", "PROMETHEUS_PORT")
+PORTS_UNUSED = ("ALERTMANAGER_PORT",)
 
 
 @dataclass
