@@ -16,7 +16,7 @@ import uuid
 from temporalio.client import Client
 
 from devstack import SERVICES
-from tests.observability_support import Observed, Span
+from tests.observability_support import Observed, Span, total
 from tests.support import eventually, start_dsl
 
 START_AGENT_RPC = "/stigma.agent.v1.AgentService/StartAgent"
@@ -195,3 +195,37 @@ async def test_an_untraced_start_gives_one_trace_rooted_at_the_zigflow_run(
     assert delivered[0]["execution_id"] == deliver.attributes["stigma.execution_id"]
     assert delivered[0]["token_fp"] == deliver.attributes["stigma.token_fp"]
     assert {"time", "level"} <= delivered[0].keys()
+
+
+async def test_the_keep_alive_beats_add_no_spans_to_the_calls_trace(observed: Observed) -> None:
+    """A 6 s caller heartbeat: the keep-alive beats every ~2 s while the 7 s agent runs,
+    each beat a status query (and a describe); none of them is a span of the call."""
+    receiver = observed.receiver
+    plain = await Client.connect(observed.stack.temporal.address)
+    before = total(await observed.metrics("stigma-orchestrator"), "stigma_caller_heartbeats_total")
+    handle = await start_dsl(
+        plain, "reliability-fast", {"input": "beat", "parameters": {"delay_ms": "7000"}}
+    )
+    await handle.result()
+    assert handle.result_run_id is not None
+    trace_id = uuid.UUID(handle.result_run_id).hex
+
+    async def keep_alive_exported() -> bool:
+        names = {span.name for span in receiver.trace(trace_id)}
+        return {"RunActivity:keep_caller_alive", "DeliverCallback"} <= names
+
+    await eventually(keep_alive_exported, within=30)
+    beats = (
+        total(await observed.metrics("stigma-orchestrator"), "stigma_caller_heartbeats_total")
+        - before
+    )
+    assert beats >= 2, f"the keep-alive beat {beats} time(s): the test proves nothing"
+    spans = receiver.trace(trace_id)
+    assert not [s for s in spans if "Query" in s.name], _tree(spans)
+    # Nor did the queries start traces of their own.
+    execution = {s.attributes.get("temporalWorkflowID") for s in spans} - {handle.id, None}
+    assert not [
+        s
+        for s in receiver.spans
+        if "Query" in s.name and s.attributes.get("temporalWorkflowID") in execution
+    ]
