@@ -229,3 +229,43 @@ async def test_the_keep_alive_beats_add_no_spans_to_the_calls_trace(observed: Ob
         for s in receiver.spans
         if "Query" in s.name and s.attributes.get("temporalWorkflowID") in execution
     ]
+
+
+async def test_a_zigflow_worker_restart_keeps_the_run_in_its_trace(observed: Observed) -> None:
+    """The zigflow-worker restarts while the call is pending: the new process replays the
+    run, emits no second root, and what the run does next hangs under the same root."""
+    receiver = observed.receiver
+    plain = await Client.connect(observed.stack.temporal.address)
+    handle = await start_dsl(
+        plain, "observed-call", {"input": "restart", "parameters": {"delay_ms": "8000"}}
+    )
+    run_id = (await handle.describe()).run_id
+    trace_id = uuid.UUID(run_id).hex
+
+    async def pending() -> bool:
+        return any(s.name == "RunActivity:CallAgent" for s in receiver.trace(trace_id))
+
+    await eventually(pending, within=30)
+    await observed.stack.stop_service("zigflow-worker")
+    await observed.stack.start_service("zigflow-worker")
+    await handle.result()
+
+    async def completion_exported() -> bool:
+        return any(s.name == "CompleteWorkflow:observed-call" for s in receiver.trace(trace_id))
+
+    await eventually(completion_exported, within=30)
+    spans = receiver.trace(trace_id)
+    roots = [
+        s
+        for s in receiver.spans
+        if s.name == "RunWorkflow:observed-call" and s.attributes.get("temporalRunID") == run_id
+    ]
+    assert len(roots) == 1, _tree(spans)
+    (completed,) = [s for s in spans if s.name == "CompleteWorkflow:observed-call"]
+    assert completed.parent_span_id == roots[0].span_id, _tree(spans)
+    stray = [
+        s
+        for s in receiver.spans
+        if s.attributes.get("temporalWorkflowID") == handle.id and s.trace_id != trace_id
+    ]
+    assert not stray, _tree(stray)
