@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.models import Model, ModelResolutionContext
+from pydantic_ai.models.instrumented import InstrumentationSettings, InstrumentedModel
 
 from agent_contract import MODEL_PROVIDERS
 from stigma_agent._deps import RunDeps
@@ -23,10 +24,22 @@ from stigma_agent.providers.scripted import scripted_model
 
 
 class ModelRegistry:
-    """``endpoints``: per provider name, where it is and its key; None on the workflow side."""
+    """``endpoints``: per provider name, where it is and its key; None on the workflow side.
 
-    def __init__(self, endpoints: Mapping[str, Endpoint] | None = None) -> None:
+    ``instrument``: the ai-worker's tracing, when on: each request the worker sends gets
+    Pydantic AI's ``chat <model>`` span with the OpenTelemetry GenAI attributes (model,
+    provider, token usage) inside its model activity, where no replay can emit it twice
+    (docs/adr/0017). The workflow side, which sends nothing, passes none.
+    """
+
+    def __init__(
+        self,
+        endpoints: Mapping[str, Endpoint] | None = None,
+        *,
+        instrument: InstrumentationSettings | None = None,
+    ) -> None:
         self._endpoints = endpoints
+        self._instrument = instrument
         self._providers: dict[str, Any] = {}
         self._models: dict[str, Model] = {}
 
@@ -47,7 +60,7 @@ class ModelRegistry:
             )
         if provider_name == SCRIPTED:
             # Built per run: its behaviour is the run's own parameters.
-            return StreamingModel(scripted_model(name, deps), check_finish=False)
+            return StreamingModel(self._traced(scripted_model(name, deps)), check_finish=False)
         cached = self._models.get(model_id)
         if cached is None:
             module = NETWORK[provider_name]
@@ -58,6 +71,9 @@ class ModelRegistry:
                     endpoint = Endpoint()
                 provider = module.provider(endpoint)
                 self._providers[provider_name] = provider
-            cached = StreamingModel(module.model(name, provider), check_finish=True)
+            cached = StreamingModel(self._traced(module.model(name, provider)), check_finish=True)
             self._models[model_id] = cached
         return cached
+
+    def _traced(self, model: Model) -> Model:
+        return model if self._instrument is None else InstrumentedModel(model, self._instrument)

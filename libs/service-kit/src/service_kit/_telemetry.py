@@ -11,10 +11,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry
 from temporalio.client import Interceptor
-from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
 
 from service_kit._metrics import Metrics
+from service_kit._tracing import PinnedIdGenerator, RootedTracingInterceptor
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +62,25 @@ class Telemetry:
     def enabled(self) -> bool:
         return self._provider is not None
 
+    @property
+    def tracer_provider(self) -> TracerProvider | None:
+        """The provider spans are exported through; None when tracing is off."""
+        return self._provider
+
     def temporal_interceptors(self) -> list[Interceptor]:
         """Temporal's tracing interceptor (client and worker) when spans are exported.
 
         Without an exporter there is none: the interceptor would still wrap every workflow
         in extra coroutines and contexts, which a cached workflow keeps for its lifetime
-        (docs/performance.md). Workflow spans are created even without a client span
-        (workflows started from the CLI, the UI or a schedule), so a Zigflow run is the
-        root of its calls' traces.
+        (docs/performance.md). A workflow started without a trace context (from the CLI,
+        the UI, a schedule) gets a root span of its own, derived from its run id, so a
+        Zigflow run is the root of one trace holding all its calls (docs/adr/0017).
         """
-        if not self.enabled:
+        if self._provider is None:
             return []
-        return [TracingInterceptor(always_create_workflow_spans=True)]
+        return [
+            RootedTracingInterceptor(self._provider.get_tracer("temporalio.contrib.opentelemetry"))
+        ]
 
     async def __aenter__(self) -> Telemetry:
         if (
@@ -83,7 +90,7 @@ class Telemetry:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
             resource = Resource.create({SERVICE_NAME: self.service})
-            provider = TracerProvider(resource=resource)
+            provider = TracerProvider(resource=resource, id_generator=PinnedIdGenerator())
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
             trace.set_tracer_provider(provider)
             self._provider = provider

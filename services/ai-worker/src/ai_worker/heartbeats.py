@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -63,7 +65,7 @@ class _Inbound(ActivityInboundInterceptor):
         is_model = info.activity_type in MODEL_REQUEST_ACTIVITIES
         started = time.monotonic()
         outcome = "ok"
-        with log_context(execution_id=info.workflow_id or ""):
+        with log_context(execution_id=info.workflow_id or ""), _tool_span(input):
             try:
                 return await self.next.execute_activity(input)
             except ApplicationError as err:
@@ -102,3 +104,27 @@ class _Inbound(ActivityInboundInterceptor):
         model_id = getattr(input.args[0], "model_id", None) if input.args else None
         provider = str(model_id or "").partition(":")[0] or "unknown"
         steps.labels(provider, outcome).inc()
+
+
+def _tool_span(input: ExecuteActivityInput) -> AbstractContextManager[Any]:
+    """An ``execute_tool <name>`` span with the GenAI attributes around a tool activity.
+
+    Pydantic AI opens its tool spans on the workflow side only; the tool runs here, so
+    this is where its span has a duration (docs/adr/0017). No-op without tracing.
+    """
+    params = input.args[0] if input.args else None
+    name = getattr(params, "name", None)
+    if not isinstance(name, str) or not hasattr(params, "tool_args"):
+        return nullcontext()
+    attributes = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+        "gen_ai.tool.type": "function",
+    }
+    run_context = getattr(params, "serialized_run_context", None)
+    call_id = run_context.get("tool_call_id") if isinstance(run_context, dict) else None
+    if isinstance(call_id, str) and call_id:
+        attributes["gen_ai.tool.call.id"] = call_id
+    return trace.get_tracer(__name__).start_as_current_span(
+        f"execute_tool {name}", kind=trace.SpanKind.INTERNAL, attributes=attributes
+    )

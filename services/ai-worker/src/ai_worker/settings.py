@@ -33,6 +33,12 @@ class AiWorkerSettings(ServiceSettings):
     """Connect and read timeout of one ``http_fetch``."""
     mcp_config: Path | None = Field(default=None, validation_alias="STIGMA_MCP_CONFIG")
     """The operator's MCP servers (``mcpServers`` JSON); the orchestrator reads the same file."""
+    trace_content: bool = Field(
+        default=False, validation_alias="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+    )
+    """Whether model-call spans carry the prompts and answers (``gen_ai.input.messages``,
+    ``gen_ai.output.messages``): off by default, since a conversation may hold secrets and
+    runs to hundreds of kilobytes. Model, provider and token usage are always recorded."""
 
 
 class ProviderSettings(ServiceSettings):

@@ -4,6 +4,7 @@ import logging
 
 from prometheus_client import Counter
 from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPlugin
+from pydantic_ai.models.instrumented import InstrumentationSettings
 from temporalio.worker import Worker
 
 from agent_contract import AI_TASK_QUEUE, MODEL_PROVIDERS
@@ -50,10 +51,24 @@ def activity_agent(settings: AiWorkerSettings, models: ModelRegistry) -> StigmaA
     return build_agent(models=models, mcp_servers=servers)
 
 
+def model_tracing(
+    settings: AiWorkerSettings, telemetry: Telemetry
+) -> InstrumentationSettings | None:
+    """Pydantic AI's GenAI spans for the model calls this worker sends, when tracing is on."""
+    if telemetry.tracer_provider is None:
+        return None
+    return InstrumentationSettings(
+        tracer_provider=telemetry.tracer_provider,
+        include_content=settings.trace_content,
+        include_binary_content=False,
+        # Every tool definition again on every request; gen_ai.tool.definitions stays.
+        include_model_request_parameters=False,
+    )
+
+
 async def serve(settings: AiWorkerSettings) -> None:
     """Serve the agents' model and tool calls until SIGTERM, then let running ones finish."""
-    models = ModelRegistry(endpoints(load_settings(ProviderSettings)))
-    agent = activity_agent(settings, models)
+    providers = load_settings(ProviderSettings)
     try:
         egress = EgressPolicy.parse(allow=settings.egress_allow, deny=settings.egress_deny)
     except ValueError as err:
@@ -64,6 +79,8 @@ async def serve(settings: AiWorkerSettings) -> None:
         metrics_port=settings.metrics_port,
         metrics_host=settings.metrics_host,
     ) as telemetry:
+        models = ModelRegistry(endpoints(providers), instrument=model_tracing(settings, telemetry))
+        agent = activity_agent(settings, models)
         client = await connect_temporal(
             interceptors=telemetry.temporal_interceptors(),
             runtime=telemetry.runtime,

@@ -74,6 +74,12 @@ class CallbackActivities:
 
     def __init__(self, client: Client, *, metrics: OrchestratorMetrics | None = None) -> None:
         self._client = client
+        # The keep-alive's per-beat status query goes through a client without the tracing
+        # interceptor: a QueryWorkflow and a HandleQuery span every beat of an hour-long
+        # agent would drown the call's trace (docs/adr/0017).
+        self._untraced = Client(
+            client.service_client, namespace=client.namespace, data_converter=client.data_converter
+        )
         self._metrics = metrics
         self._clients: dict[str, Client] = {client.namespace: client}
 
@@ -244,7 +250,7 @@ class CallbackActivities:
         details: dict[str, Any] = {"execution_id": execution_id, "phase": Phase.RUNNING.value}
         workflow_id = activity.info().workflow_id or execution_id
         try:
-            status = await self._client.get_workflow_handle(workflow_id).query(
+            status = await self._untraced.get_workflow_handle(workflow_id).query(
                 STATUS_QUERY,
                 result_type=ExecutionStatus,
                 reject_condition=QueryRejectCondition.NOT_OPEN,
@@ -261,7 +267,7 @@ class CallbackActivities:
             tool_calls=status.usage.tool_calls,
             waiting_for_approval=len(status.pending_approvals),
         )
-        details.update(await running_step(self._client, workflow_id))
+        details.update(await running_step(self._untraced, workflow_id))
         return details
 
 
