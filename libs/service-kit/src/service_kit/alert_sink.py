@@ -131,7 +131,9 @@ class AlertSink:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _one_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Answer one request; False when the connection is to close."""
         request_line = await reader.readline()
         if not request_line:
