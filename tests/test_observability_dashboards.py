@@ -190,6 +190,7 @@ def _regex_literal(value: str) -> str:
 async def _fill(prometheus: LocalPrometheus, dashboard: dict[str, Any], expr: str) -> str:
     for name, value in BUILTINS.items():
         expr = expr.replace(name, value)
+    filled: dict[str, str] = {}
     for variable in dashboard["templating"]["list"]:
         if variable["type"] != "query":
             continue  # $datasource is the datasource itself; a textbox is not in queries
@@ -199,9 +200,12 @@ async def _fill(prometheus: LocalPrometheus, dashboard: dict[str, Any], expr: st
         match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
         assert match, f"unsupported variable query {query!r}"
         metric, label = match.groups()
+        for name, alternatives in filled.items():  # a variable may narrow by an earlier one
+            metric = metric.replace(f"${name}", alternatives)
         values = await prometheus.api(f"/api/v1/label/{label}/values", **{"match[]": metric})
         assert values, f"variable {variable['name']} has no values"
         alternatives = "|".join(_regex_literal(value) for value in values)
+        filled[variable["name"]] = alternatives
         expr = expr.replace(f"${{{variable['name']}}}", alternatives)
         expr = expr.replace(f"${variable['name']}", alternatives)
     assert "$" not in expr, f"unfilled variable in {expr}"
