@@ -187,27 +187,38 @@ def _regex_literal(value: str) -> str:
     return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\\\1", value)
 
 
-async def _fill(prometheus: LocalPrometheus, dashboard: dict[str, Any], expr: str) -> str:
+def variable_query(variable: dict[str, Any], filled: dict[str, str]) -> tuple[str, str] | None:
+    """The (series selector, label) a ``label_values`` variable asks Prometheus for, with
+    earlier variables filled in (``$task_queue`` narrows by ``$namespace``); None for a
+    datasource or textbox variable, which no query contains."""
+    if variable["type"] != "query":
+        return None
+    query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
+    match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
+    assert match, f"unsupported variable query {query!r}"
+    metric, label = match.groups()
+    return substitute(metric, filled), label
+
+
+def substitute(expr: str, filled: dict[str, str]) -> str:
+    """``expr`` with Grafana's interval variables and the filled template variables."""
     for name, value in BUILTINS.items():
         expr = expr.replace(name, value)
+    for name, alternatives in filled.items():
+        expr = expr.replace(f"${{{name}}}", alternatives).replace(f"${name}", alternatives)
+    return expr
+
+
+async def _fill(prometheus: LocalPrometheus, dashboard: dict[str, Any], expr: str) -> str:
     filled: dict[str, str] = {}
     for variable in dashboard["templating"]["list"]:
-        if variable["type"] != "query":
-            continue  # $datasource is the datasource itself; a textbox is not in queries
-        query = (
-            variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
-        )
-        match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
-        assert match, f"unsupported variable query {query!r}"
-        metric, label = match.groups()
-        for name, alternatives in filled.items():  # a variable may narrow by an earlier one
-            metric = metric.replace(f"${name}", alternatives)
+        if (asked := variable_query(variable, filled)) is None:
+            continue
+        metric, label = asked
         values = await prometheus.api(f"/api/v1/label/{label}/values", **{"match[]": metric})
         assert values, f"variable {variable['name']} has no values"
-        alternatives = "|".join(_regex_literal(value) for value in values)
-        filled[variable["name"]] = alternatives
-        expr = expr.replace(f"${{{variable['name']}}}", alternatives)
-        expr = expr.replace(f"${variable['name']}", alternatives)
+        filled[variable["name"]] = "|".join(_regex_literal(value) for value in values)
+    expr = substitute(expr, filled)
     assert "$" not in expr, f"unfilled variable in {expr}"
     return expr
 
