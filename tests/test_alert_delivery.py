@@ -287,27 +287,23 @@ async def test_every_silence_and_failure_alert_reaches_the_webhook_and_resolves(
     async def fires(alert: str, since: float, extra: float = 0.0) -> float:
         return await received.wait(alert, "firing", after=since, within=_for(alert) + extra + SLACK)
 
+    async def worker_outage() -> tuple[float, float]:
+        """ai-worker's endpoint down until ServiceDown arrives, then up until it resolves."""
+        since = time.time()
+        rig.worker.stop()
+        fired = await fires("ServiceDown", since)
+        rig.worker.start()
+        repaired = time.time()
+        return fired, await received.wait("ServiceDown", "resolved", after=repaired, within=SLACK)
+
     # t0: stigma-api exports no gauge (it has not read visibility), deliveries error at
     # 4 of 6 per second and go stale at 1 per second, ai-worker's endpoint is stopped.
     t0 = time.time()
     for ramp in rig.orchestrator.deliveries.values():
         ramp.start()
-    rig.worker.stop()
-
-    down = await fires("ServiceDown", t0)
-    rig.worker.start()
-    t_up = time.time()
-    up = await received.wait("ServiceDown", "resolved", after=t_up, within=SLACK)
-    timings.append(("ServiceDown", down, up))
-
+    timings.append(("ServiceDown", *await worker_outage()))
     # A re-fire right after the resolve is delivered (group_interval, alertmanager.yml).
-    t_again = time.time()
-    rig.worker.stop()
-    refire = await fires("ServiceDown", t_again)
-    rig.worker.start()
-    t_up = time.time()
-    up_again = await received.wait("ServiceDown", "resolved", after=t_up, within=SLACK)
-    timings.append(("ServiceDown (re-fire)", refire, up_again))
+    timings.append(("ServiceDown (re-fire)", *await worker_outage()))
 
     stale = await fires("StaleCallbacksRising", t0)
     failing = await fires("CallbackDeliveriesFailing", t0, extra=5)
