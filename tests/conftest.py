@@ -42,6 +42,9 @@ ZIGFLOW_ENV = {
 STACK_MODES = ("processes", "containers")
 # Tests (module, or module::test) that need the stack as local processes, and why.
 PROCESSES_ONLY: dict[str, str] = {
+    "test_alert_delivery.py": (
+        "runs Prometheus and Alertmanager as local processes scraping endpoints on the host"
+    ),
     "test_agents.py": "runs its own process stack pointed at model and MCP doubles on the host",
     "test_reliability_crashes.py": "kills and restarts service processes and the Temporal server",
     "test_reliability_hostile.py": "restarts service processes with other settings",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import secrets
 import subprocess
 import urllib.parse
@@ -29,17 +28,26 @@ import yaml
 
 from devstack import free_port
 from tests.support import eventually
-from tests.test_observability_dashboards import BUILTINS, _panels, _regex_literal
+from tests.test_observability_dashboards import (
+    _panels,
+    _regex_literal,
+    substitute,
+    variable_query,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["-f", str(ROOT / "compose.yaml"), "-f", str(ROOT / "tests" / "compose.offline.yaml")]
 PROJECT_SERVICES = ["stigma-api", "stigma-orchestrator", "ai-worker", "zigflow-worker"]
-RUNNABLE = ["temporal", *PROJECT_SERVICES, "loadgen", "alertmanager", "prometheus"]
+RUNNABLE = [
+    "temporal", *PROJECT_SERVICES, "loadgen", "alert-sink", "alertmanager", "prometheus",
+]  # fmt: skip
+# Scraped in compose.yaml but not runnable offline (their images cannot be pulled here).
+OFFLINE_MISSING_JOBS = {"otel-collector", "tempo", "grafana"}
 # Host ports, each moved to a free one (STIGMA_API_PORTS: a range of one port).
 PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "STIGMA_API_PORTS", "PROMETHEUS_PORT")
-PORTS_UNUSED = ("ALERTMANAGER_PORT",)
+PORTS_UNUSED = ("ALERTMANAGER_PORT", "ALERT_SINK_PORT")
 
 
 @dataclass
@@ -114,7 +122,7 @@ async def test_prometheus_scrapes_every_target_and_has_the_rules_and_alertmanage
     async def every_target_up() -> bool:
         targets = await asyncio.to_thread(compose_stack.prometheus, "/api/v1/targets")
         up = {t["labels"]["job"] for t in targets["activeTargets"] if t["health"] == "up"}
-        return up == jobs
+        return up == jobs - OFFLINE_MISSING_JOBS
 
     await eventually(every_target_up, within=90, every=1)
     rules = await asyncio.to_thread(compose_stack.prometheus, "/api/v1/rules")
@@ -133,19 +141,14 @@ async def test_prometheus_scrapes_every_target_and_has_the_rules_and_alertmanage
 
 
 def fill(stack: ComposeStack, dashboard: dict[str, Any], expr: str) -> str:
-    for name, value in BUILTINS.items():
-        expr = expr.replace(name, value)
+    filled: dict[str, str] = {}
     for variable in dashboard["templating"]["list"]:
-        query = variable["query"]
-        query = query["query"] if isinstance(query, dict) else query
-        match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
-        assert match, query
-        metric, label = match.groups()
+        if (asked := variable_query(variable, filled)) is None:
+            continue
+        metric, label = asked
         values = stack.prometheus(f"/api/v1/label/{label}/values", **{"match[]": metric})
-        alternatives = "|".join(_regex_literal(value) for value in values) or "^$"
-        expr = expr.replace(f"${{{variable['name']}}}", alternatives)
-        expr = expr.replace(f"${variable['name']}", alternatives)
-    return expr
+        filled[variable["name"]] = "|".join(_regex_literal(value) for value in values) or "^$"
+    return substitute(expr, filled)
 
 
 def panels_without_data(stack: ComposeStack) -> list[str]:

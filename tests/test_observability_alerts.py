@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack import fixed_metrics_ports
+from devstack import DEFAULT_RUNBOOK_BASE_URL, fixed_metrics_ports, render_rules
 from devstack.cli import DEFAULT_METRICS_BASE_PORT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def test_every_alert_is_tested_firing_and_not_firing(alert: str) -> None:
 def test_every_alert_has_a_runbook_section(alert: str) -> None:
     rule = _alerts()[alert]
     assert rule["labels"]["severity"] in {"page", "warning"}
-    assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{alert.lower()}"
+    assert rule["annotations"]["runbook_url"] == f"{DEFAULT_RUNBOOK_BASE_URL}#{alert.lower()}"
     headings = re.findall(r"^## (\S+)", RUNBOOK.read_text(), flags=re.MULTILINE)
     assert alert in headings, f"docs/runbook.md has no '## {alert}' section"
 
@@ -104,3 +104,53 @@ def test_local_config_scrapes_the_ports_make_up_uses() -> None:
 
 def test_alertmanager_config_loads() -> None:
     _run(_tool("amtool"), "check-config", str(PROMETHEUS / "alertmanager.yml"))
+
+
+def test_rendering_makes_every_runbook_url_absolute_under_the_configured_base(
+    tmp_path: Path,
+) -> None:
+    """devstack's render_rules and compose's render-rules.sh (run here with the host's sh
+    and sed) give the same file, every runbook_url under the configured base."""
+    base = "https://wiki.example.org/ops/agent-handshake/runbook"
+    done = subprocess.run(
+        ["sh", str(PROMETHEUS / "render-rules.sh"), str(PROMETHEUS / "rules"), str(tmp_path)],
+        env={"RUNBOOK_BASE_URL": base + "/", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for path in RULE_FILES:
+        rendered = render_rules(path.read_text(), runbook_base_url=base)
+        assert (tmp_path / path.name).read_text() == rendered
+        for group in yaml.safe_load(rendered)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    url = rule["annotations"]["runbook_url"]
+                    assert url == f"{base}#{rule['alert'].lower()}"
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["prometheus"]
+    assert "render-rules.sh /etc/prometheus/rules /rendered/rules" in " ".join(
+        compose["entrypoint"]
+    )
+    assert compose["environment"]["RUNBOOK_BASE_URL"].endswith(f":-{DEFAULT_RUNBOOK_BASE_URL}}}")
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/rendered/rules/*.yml"]
+
+
+def test_inhibitions_stay_within_one_service() -> None:
+    config = yaml.safe_load((PROMETHEUS / "alertmanager.yml").read_text())
+    assert config["inhibit_rules"]
+    for rule in config["inhibit_rules"]:
+        assert "job" in rule.get("equal", []), f"inhibit rule without equal: [job]: {rule}"
+
+
+def test_compose_scrapes_the_telemetry_pipeline_and_ships_a_working_receiver() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert {"alertmanager", "otel-collector", "tempo", "grafana", "prometheus"} <= jobs
+    alertmanager = yaml.safe_load((PROMETHEUS / "alertmanager.yml").read_text())
+    [receiver] = alertmanager["receivers"]
+    [webhook] = receiver["webhook_configs"]
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    host_port = webhook["url"].split("//", 1)[1].split("/", 1)[0]
+    assert host_port == "alert-sink:9095"
+    assert services["alert-sink"]["command"] == ["python", "-m", "service_kit.alert_sink"]
+    assert webhook["send_resolved"] is True

@@ -4,6 +4,13 @@
 ``LocalStack``, so what the tests prove is what a newcomer runs.
 """
 
+from devstack._alerting import (
+    DEFAULT_RUNBOOK_BASE_URL,
+    RULE_FILES,
+    duration_seconds,
+    render_rules,
+    write_rules,
+)
 from devstack._credentials import OPERATOR, ZIGFLOW_WORKER, ApiPrincipal, StackKeys
 from devstack._lifecycle import Startable
 from devstack._processes import ServiceProcess, StartupError
@@ -12,8 +19,10 @@ from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_
 from devstack._temporal import TemporalDevServer, free_port
 
 __all__ = [
+    "DEFAULT_RUNBOOK_BASE_URL",
     "OPERATOR",
     "REPO_ROOT",
+    "RULE_FILES",
     "SERVICES",
     "ZIGFLOW_WORKER",
     "ApiPrincipal",
@@ -25,7 +34,10 @@ __all__ = [
     "Startable",
     "StartupError",
     "TemporalDevServer",
+    "duration_seconds",
     "fixed_metrics_ports",
     "free_port",
     "prometheus_config",
+    "render_rules",
+    "write_rules",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from devstack._alerting import RULE_FILES, local_runbook_base_url, write_rules
 from devstack._lifecycle import Startable
 from devstack._private import private_dir, write_private
 from devstack._processes import ServiceProcess, StartupError
@@ -20,26 +21,28 @@ from devstack._temporal import free_port
 
 logger = logging.getLogger(__name__)
 
-PROMETHEUS_DIR = Path(__file__).resolve().parents[4] / "prometheus"
-RULE_FILES = tuple(sorted((PROMETHEUS_DIR / "rules").glob("*.yml")))
-
 
 def prometheus_config(
     targets: Mapping[str, str],
     *,
     rule_files: Sequence[Path] = RULE_FILES,
     scrape_interval: str = "5s",
+    alertmanager: str | None = None,
 ) -> dict[str, Any]:
     """The local-process variant of prometheus/prometheus.local.yml: one job per target
-    (job name = service name, ``temporal`` for the server), the repository's alert rules."""
-    return {
+    (job name = service name, ``temporal`` for the server), the repository's alert rules,
+    and the Alertmanager (``host:port``) to send alerts to, if any."""
+    config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": [target]}]}
-            for job, target in targets.items()
-        ],
     }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    config["scrape_configs"] = [
+        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        for job, target in targets.items()
+    ]
+    return config
 
 
 class PrometheusQueryError(ValueError):
@@ -54,7 +57,12 @@ def prometheus_binary() -> str:
 
 
 class LocalPrometheus(Startable):
-    """Debian's ``prometheus`` on 127.0.0.1 with its TSDB under ``state_dir``."""
+    """Debian's ``prometheus`` on 127.0.0.1 with its TSDB under ``state_dir``.
+
+    Without ``rule_files`` it loads prometheus/rules rendered into ``state_dir/rules`` with
+    ``RUNBOOK_BASE_URL`` (default: the checkout's docs/runbook.md as a file:// URL), so the
+    alerts' runbook links are absolute and open on this machine.
+    """
 
     def __init__(
         self,
@@ -63,13 +71,21 @@ class LocalPrometheus(Startable):
         targets: Mapping[str, str],
         port: int | None = None,
         scrape_interval: str = "5s",
-        rule_files: Sequence[Path] = RULE_FILES,
+        rule_files: Sequence[Path] | None = None,
+        alertmanager: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.state_dir = state_dir
         self.config_file = state_dir / "prometheus.yml"
+        if rule_files is None:
+            rule_files = write_rules(
+                private_dir(state_dir) / "rules", runbook_base_url=local_runbook_base_url()
+            )
         self._config = prometheus_config(
-            targets, rule_files=rule_files, scrape_interval=scrape_interval
+            targets,
+            rule_files=rule_files,
+            scrape_interval=scrape_interval,
+            alertmanager=alertmanager,
         )
         self.process = ServiceProcess(
             name="prometheus",

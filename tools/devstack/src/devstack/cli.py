@@ -106,7 +106,10 @@ async def _serve(args: argparse.Namespace) -> int:
                 port=args.prometheus_port,
             )
             await extra.enter_async_context(prometheus)
-            banner += f"\nprometheus    {prometheus.url}  (alert rules from prometheus/rules)"
+            banner += (
+                f"\nprometheus    {prometheus.url}  (alert rules from prometheus/rules; "
+                "runbook links under RUNBOOK_BASE_URL)"
+            )
         write_private(ready, banner)
         try:
             await asyncio.Event().wait()  # until SIGTERM cancels us
