@@ -41,12 +41,15 @@ EXPOSE 7233 8233 8000
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=5 \
   CMD ["temporal", "operator", "cluster", "health", "--address", "127.0.0.1:7233"]
 # The search attributes the agent workflow sets while a caller waits, and the run's tenant
-# that stigma-api sets (agent_contract names).
+# that stigma-api sets (agent_contract names), and the pending agent calls of Zigflow runs
+# (zigflow.pending_calls).
 ENTRYPOINT ["temporal", "server", "start-dev", "--ip", "0.0.0.0", "--ui-ip", "0.0.0.0", \
             "--port", "7233", "--ui-port", "8233", "--metrics-port", "8000", \
             "--db-filename", "/data/temporal.db", \
             "--search-attribute", "StigmaPendingCallbacks=Int", \
             "--search-attribute", "StigmaPendingSince=Datetime", \
             "--search-attribute", "StigmaPendingApprovals=Int", \
-            "--search-attribute", "StigmaTenant=Keyword"]
+            "--search-attribute", "StigmaTenant=Keyword", \
+            "--search-attribute", "ZigflowAgentCallsPending=Int", \
+            "--search-attribute", "ZigflowAgentCallsPendingSince=Datetime"]
 CMD ["--log-level", "warn"]

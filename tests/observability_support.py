@@ -150,6 +150,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
             "OTEL_EXPORTER_OTLP_INSECURE": "true",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "STIGMA_API_PENDING_POLL_INTERVAL": "PT0.5S",
+            "ZIGFLOW_PENDING_POLL_INTERVAL": "PT0.5S",
             # Restarts in the pending test should not wait for a long drain.
             "STIGMA_ORCHESTRATOR_GRACEFUL_SHUTDOWN": "PT1S",
             "STIGMA_ORCHESTRATOR_KEEPER_HEARTBEAT": "PT3S",

@@ -65,6 +65,9 @@ class ZigflowSettings(ServiceSettings, DefinitionSettings):
     memory stays flat however many calls are pending."""
     start_agent_timeout: timedelta = timedelta(seconds=10)
     """Deadline of one StartAgent RPC; the activity retries after it."""
+    pending_poll_interval: timedelta = Field(default=timedelta(seconds=15), gt=timedelta(0))
+    """How often the pending-agent-call gauges (``zigflow_pending_agent_calls``, ...) are
+    re-read from Temporal visibility."""
     graceful_shutdown: timedelta = timedelta(seconds=10)
     """How long running activities may take to finish after SIGTERM."""
     secrets_dir: Path | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from contextlib import AsyncExitStack
@@ -8,7 +9,15 @@ from prometheus_client import Counter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from callback_token import CallbackSigner
-from service_kit import SettingsLoadError, Telemetry, connect_temporal, wait_for_shutdown
+from service_kit import (
+    PendingGauges,
+    PendingReader,
+    SettingsLoadError,
+    Telemetry,
+    connect_temporal,
+    ensure_search_attributes,
+    wait_for_shutdown,
+)
 from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
 from zigflow.definitions import Definitions, prepare
@@ -17,6 +26,13 @@ from zigflow.dsl.sandbox import ExpressionSandbox
 from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
 from zigflow.http_call import HttpCallActivities
+from zigflow.pending_calls import (
+    AGENT_CALLS_PENDING_ATTRIBUTE,
+    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
+    GAUGES,
+    PENDING_AGENT_CALLS_QUERY,
+    SEARCH_ATTRIBUTES,
+)
 from zigflow.secrets import SecretSource
 from zigflow.settings import ZigflowSettings
 from zigflow.stigma_channel import stigma_channel
@@ -65,6 +81,17 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
         client = await connect_temporal(
             interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
         )
+        await ensure_search_attributes(client, SEARCH_ATTRIBUTES)
+        gauges = PendingGauges(GAUGES)
+        telemetry.registry.register(gauges)
+        reader = PendingReader(
+            client,
+            gauges,
+            query=PENDING_AGENT_CALLS_QUERY,
+            count_attribute=AGENT_CALLS_PENDING_ATTRIBUTE,
+            since_attribute=AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
+            interval=settings.pending_poll_interval,
+        )
         async with stigma_channel(
             settings.stigma_address,
             settings.stigma_tls_config,
@@ -109,4 +136,8 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
                         queue,
                         ", ".join(cls.document.workflow_type for cls in classes),
                     )
-                await wait_for_shutdown()
+                reading = asyncio.create_task(reader.run())
+                try:
+                    await wait_for_shutdown()
+                finally:
+                    reading.cancel()

@@ -18,6 +18,10 @@ from agent_contract import (
 from devstack._lifecycle import Startable
 from devstack._private import private_dir, private_file
 from devstack._processes import ServiceProcess, StartupError
+from zigflow.pending_calls import (
+    AGENT_CALLS_PENDING_ATTRIBUTE,
+    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,9 @@ SEARCH_ATTRIBUTES = {
     PENDING_SINCE_ATTRIBUTE: "Datetime",
     PENDING_APPROVALS_ATTRIBUTE: "Int",
     TENANT_ATTRIBUTE: "Keyword",
+    # A Zigflow run keeps these while its agent calls wait (docs/adr/0018).
+    AGENT_CALLS_PENDING_ATTRIBUTE: "Int",
+    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE: "Datetime",
 }
 
 

@@ -38,6 +38,7 @@ from zigflow.dsl.resume import (
     resume_payload,
     task_frame,
 )
+from zigflow.pending_calls import PendingAgentCalls
 
 RUNTIME = {"name": "zigflow", "version": "0.1.0"}
 # Task types whose `timeout` is enforced by the runner itself (an activity's timeout).
@@ -100,6 +101,8 @@ class Interpreter:
         # Tasks under way that a continue-as-new cannot cross (fork, try, ...).
         self.barriers = 0
         self._continued = 0
+        # `call: agent` activities that wait, counted in the run's search attributes.
+        self.agent_calls = PendingAgentCalls()
 
     def continue_as_new_due(self) -> bool:
         """True when a loop here may, and should, continue the run as new."""

@@ -95,7 +95,7 @@ async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
     heartbeat = DEFAULT_AGENT_HEARTBEAT
     if "heartbeat" in args:
         heartbeat = parse_duration(args["heartbeat"], where=f"{reference}/with/heartbeat")
-    return await workflow.execute_activity(
+    call = workflow.start_activity(
         CALL_AGENT_ACTIVITY,
         AgentCall(spec=spec),
         task_queue=activity_queue(),
@@ -105,6 +105,7 @@ async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
         cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         summary=f"agent {spec.name or step.name} ({spec.model})",
     )
+    return await interp.agent_calls.watch(call)
 
 
 def expand_uri(uri: str, data: Any) -> str:

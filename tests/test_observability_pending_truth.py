@@ -1,0 +1,145 @@
+"""The pending-call gauge against the truth: Temporal's own pending CallAgent activities.
+
+Stigma's count (its runs' callbacks) misses the calls it does not hold. The callers' count
+(``zigflow_pending_agent_calls``, from the search attributes each Zigflow run keeps) is
+compared here with what Temporal itself says is pending, while the orchestrator is down
+for longer than the callers' heartbeat timeout (the callers time out and retry) and while
+stigma-api is down too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+
+from tests.observability_support import Observed, total
+from tests.reliability_support import agent_runs, pending_call
+from tests.support import eventually, history_events, start_dsl
+
+CALLS = 3
+# The gauge's read interval in the observed stack is 0.5 s; a reading may be that old,
+# and the scrape and the truth are read a moment apart.
+AGE_TOLERANCE = 3.0
+
+
+@dataclass(frozen=True)
+class Truth:
+    count: int
+    oldest_age: float
+    attempts: list[int]
+
+
+async def _truth(callers: list[WorkflowHandle[Any, Any]]) -> Truth:
+    """What Temporal says: the callers' pending CallAgent activities, and the oldest one's
+    age from its first attempt (the ActivityTaskScheduled event)."""
+    now = datetime.now(UTC)
+    ages: list[float] = []
+    attempts: list[int] = []
+    for caller in callers:
+        pending = await pending_call(caller)
+        if pending is None:
+            continue
+        attempts.append(pending.attempt)
+        (scheduled,) = await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        ages.append((now - scheduled.event_time.ToDatetime(tzinfo=UTC)).total_seconds())
+    return Truth(len(ages), max(ages, default=0.0), attempts)
+
+
+async def _gauge(observed: Observed) -> tuple[float, float]:
+    samples = await observed.metrics("zigflow-worker")
+    return (
+        total(samples, "zigflow_pending_agent_calls"),
+        total(samples, "zigflow_oldest_pending_agent_call_age_seconds"),
+    )
+
+
+LAST_SEEN: dict[str, object] = {}
+
+
+async def _matches(observed: Observed, callers: list[WorkflowHandle[Any, Any]]) -> bool:
+    count, age = await _gauge(observed)
+    truth = await _truth(callers)
+    LAST_SEEN.update(gauge=(count, age), truth=truth)
+    return count == truth.count and abs(age - truth.oldest_age) <= AGE_TOLERANCE
+
+
+async def _wait(check: Callable[[], Awaitable[bool]], *, within: float) -> None:
+    """``eventually``, failing with the last gauge and truth seen."""
+    try:
+        await eventually(check, within=within)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; last seen (count, age) and truth: {LAST_SEEN}") from None
+
+
+async def test_the_callers_gauge_matches_temporals_pending_calls_through_outages(
+    observed: Observed,
+) -> None:
+    stack = observed.stack
+    callers = [
+        await start_dsl(
+            stack.client,
+            "pending-truth-call",  # a 4 s caller heartbeat
+            {"input": f"truth {i}", "parameters": {"steps": "1", "delay_ms": "600000"}},
+        )
+        for i in range(CALLS)
+    ]
+    try:
+        # Counted once past the 20 s grace (zigflow.pending_calls.VISIBLE_AFTER).
+        started = time.monotonic()
+
+        async def all_counted() -> bool:
+            truth = await _truth(callers)
+            LAST_SEEN.update(truth=truth)
+            if truth.count != CALLS:
+                for caller in callers:
+                    description = await caller.describe()
+                    assert description.status is not None
+                    assert description.status.name == "RUNNING", (caller.id, description.status)
+                return False
+            return await _matches(observed, callers)
+
+        await _wait(all_counted, within=60)
+        counted_after = time.monotonic() - started
+
+        # The orchestrator goes down for longer than the callers' heartbeat timeout: every
+        # call times out and retries, and Stigma's own count loses them.
+        await stack.kill_service("stigma-orchestrator")
+
+        async def retried() -> bool:
+            truth = await _truth(callers)
+            LAST_SEEN.update(truth=truth)
+            return truth.count == CALLS and min(truth.attempts) >= 2
+
+        await _wait(retried, within=60)
+        await _wait(lambda: _matches(observed, callers), within=10)
+        count, age = await _gauge(observed)
+        assert count == CALLS
+        assert age >= counted_after  # from the first attempt, not the retried one
+
+        # stigma-api goes down too: the callers' count does not depend on Stigma at all.
+        await stack.kill_service("stigma-api")
+        await _wait(lambda: _matches(observed, callers), within=10)
+        assert (await _gauge(observed))[0] == CALLS
+    finally:
+        for name in ("stigma-api", "stigma-orchestrator"):
+            if not stack.services[name].running:
+                await stack.start_service(name)
+        for caller in callers:
+            await caller.terminate("test over")
+            for agent in await agent_runs(stack.client, caller.id):
+                with contextlib.suppress(RPCError):  # one that has closed already
+                    await stack.client.get_workflow_handle(agent).terminate("test over")
+
+    # A closed run no longer counts (the query lists running workflows only).
+    async def none() -> bool:
+        return (await _gauge(observed))[0] == 0
+
+    await eventually(none, within=10)
