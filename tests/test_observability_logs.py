@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from agent_contract import (
     AGENT_WORKFLOW,
@@ -26,13 +26,7 @@ from agent_contract import (
 from devstack import LocalStack
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 from tests.observability_support import scrape, total
-from tests.reliability_support import (
-    agent_of,
-    own_stack,
-    pending_call,
-    running_step,
-    status_of,
-)
+from tests.reliability_support import agent_stepping, own_stack, pending_call, status_of
 from tests.support import eventually, start_dsl
 
 # reliability-fast.yaml's caller heartbeat timeout is 6 s: the keep-alive starts 2 s in.
@@ -139,16 +133,6 @@ async def watch(log_stack: LocalStack) -> AsyncIterator[LogWatch]:
     assert not findings, "\n".join(str(finding) for finding in findings)
 
 
-async def _running(client: Client, caller_id: str) -> Any:
-    agent = await agent_of(client, caller_id)
-
-    async def step_started() -> bool:
-        return await running_step(agent) is not None
-
-    await eventually(step_started)
-    return agent
-
-
 async def test_handshakes_log_nothing_alarming(log_stack: LocalStack, watch: LogWatch) -> None:
     client = log_stack.client
     quick = await start_dsl(client, "agent-call", {"input": "quick"})
@@ -186,7 +170,7 @@ async def test_cancelling_the_caller_logs_nothing_alarming(
     caller = await start_dsl(
         client, "reliability-fast", {"input": "never mind", "parameters": LONG_AGENT}
     )
-    agent = await _running(client, caller.id)
+    agent = await agent_stepping(client, caller.id)
     await caller.cancel()
     await agent.result()
     assert (await status_of(agent)).phase is Phase.CANCELLED
@@ -204,7 +188,7 @@ async def test_cancelling_from_stigma_as_the_runbook_says_logs_nothing_alarming(
         )
         for n in range(2)
     ]
-    agents = [await _running(client, caller.id) for caller in callers]
+    agents = [await agent_stepping(client, caller.id) for caller in callers]
     # The runbook's two ways: CancelExecution, and `temporal workflow cancel`.
     async with log_stack.stigma_channel() as channel:
         stigma = agent_pb2_grpc.AgentServiceStub(channel)  # type: ignore[no-untyped-call]
