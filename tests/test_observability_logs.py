@@ -47,13 +47,15 @@ class Finding:
 
 @dataclass
 class LogWatch:
-    """The lines each service's process writes from now on."""
+    """The lines each service's process writes from now on (``from_start``: all of them)."""
 
     logs: Path
+    from_start: bool = False
     offsets: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.offsets = {path.stem: path.stat().st_size for path in self._files()}
+        if not self.from_start:
+            self.offsets = {path.stem: path.stat().st_size for path in self._files()}
 
     def _files(self) -> list[Path]:
         return [path for path in self.logs.glob("*.log") if path.stem != "temporal"]
@@ -84,11 +86,28 @@ class LogWatch:
         return out
 
 
+# The only lines allowed: the zigflow-worker refusing, at start-up, the test definitions
+# that are invalid on purpose (tests/workflows; the other tests check those refusals). A
+# refused definition is a real problem anywhere else, so it stays an ERROR.
+REFUSED_ON_PURPOSE = ("security-env.yaml", "dsl-secrets-missing.yaml")
+
+
+def _refused_on_purpose(finding: Finding) -> bool:
+    entry = json.loads(finding.line)
+    return (
+        finding.service == "zigflow-worker"
+        and entry.get("message", "").startswith("definition refused: ")
+        and any(f"/{name}:" in entry["message"] for name in REFUSED_ON_PURPOSE)
+    )
+
+
 @pytest.fixture(scope="module")
 async def log_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
     async with own_stack(
         tmp_path_factory.mktemp("log-stack"),
         service_env={
+            # dsl-secrets.yaml's secret (the suite's stack provides it too).
+            "zigflow-worker": {"ZIGFLOW_SECRET_DSL_TOKEN": "tok"},
             "stigma-orchestrator": {
                 "STIGMA_ORCHESTRATOR_KEEPER_HEARTBEAT": "PT2S",
                 "STIGMA_ORCHESTRATOR_STICKY_QUEUE_TIMEOUT": "PT2S",
@@ -96,7 +115,7 @@ async def log_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
                 # themselves) before cancelling them: keep the restart inside the callers'
                 # heartbeat timeout on a busy machine.
                 "STIGMA_ORCHESTRATOR_GRACEFUL_SHUTDOWN": "PT2S",
-            }
+            },
         },
     ) as stack:
         yield stack
@@ -131,6 +150,13 @@ async def watch(log_stack: LocalStack) -> AsyncIterator[LogWatch]:
     await eventually(orchestrator_idle, within=60)
     findings = watching.findings()
     assert not findings, "\n".join(str(finding) for finding in findings)
+
+
+async def test_starting_the_stack_logs_nothing_alarming(log_stack: LocalStack) -> None:
+    findings = LogWatch(log_stack.config.state_dir / "logs", from_start=True).findings()
+    unexpected = [finding for finding in findings if not _refused_on_purpose(finding)]
+    assert not unexpected, "\n".join(str(finding) for finding in unexpected)
+    assert len(findings) == len(REFUSED_ON_PURPOSE)
 
 
 async def test_handshakes_log_nothing_alarming(log_stack: LocalStack, watch: LogWatch) -> None:
