@@ -51,6 +51,9 @@ PROCESSES_ONLY: dict[str, str] = {
     "test_reliability_liveness.py": "stops service processes mid-run",
     "test_reliability_tls.py": "restarts stigma-api processes with TLS files from the host",
     "test_token_secrecy.py": "reads the services' log files under the stack's state dir",
+    "test_observability_logs.py": (
+        "reads the services' log files under the stack's state dir and restarts a service"
+    ),
     "test_security_tokens.py": (
         "serves HTTP on the host's 127.0.0.1 and reads the stack's state dir and logs"
     ),

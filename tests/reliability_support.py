@@ -82,6 +82,17 @@ async def running_step(handle: WorkflowHandle[Any, Any]) -> PendingActivityInfo 
     return None
 
 
+async def agent_stepping(client: Client, caller_id: str) -> WorkflowHandle[Any, Any]:
+    """The one agent run of a caller, once its model call runs on a worker."""
+    agent = await agent_of(client, caller_id)
+
+    async def step_started() -> bool:
+        return await running_step(agent) is not None
+
+    await eventually(step_started)
+    return agent
+
+
 async def pending_call(handle: WorkflowHandle[Any, Any]) -> PendingActivityInfo | None:
     """The caller's pending CallAgent activity."""
     description = await handle.describe()

@@ -242,7 +242,9 @@ class CallerVerdict(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     STALE = "stale"
     HANDED_OVER = "handed_over"
-    """The run continued as new: its successor keeps the caller alive from now on."""
+    """The run continued as new: its successor keeps the caller alive from now on. No
+    longer returned (such a loop now waits for its cancellation, as at any end of its
+    run); kept so that results recorded in existing histories still decode."""
     REFUSED = "refused"
     """The signed target is not a CallAgent activity: it is never heartbeaten (the
     workflow leaves the callback pending; its delivery at the end refuses it too)."""

@@ -12,6 +12,7 @@ from stigma_agent._mcp import McpConfigError, McpServer, load_mcp_servers, mcp_t
 from stigma_agent._models import ModelRegistry
 from stigma_agent._policy import (
     bound_conversation,
+    build_conversation_schema,
     conversation_size,
     dump_conversation,
     load_conversation,
@@ -46,6 +47,7 @@ __all__ = [
     "bound_conversation",
     "bound_text",
     "build_agent",
+    "build_conversation_schema",
     "conversation_size",
     "current_progress",
     "current_tool_runtime",

@@ -49,6 +49,15 @@ async def grant_tools(
     return shown
 
 
+def build_conversation_schema() -> None:
+    """Build the conversation's pydantic schema now. pydantic-ai defers it to its first use,
+    which is the first model request of the first run a worker process sees, inside a
+    workflow activation: on a busy host that build alone outlasted Temporal's 2 s deadlock
+    detection, failing the workflow task (a WARNING and an ERROR) until a retry found it
+    built. Call it at start-up, before the worker polls."""
+    ModelMessagesTypeAdapter.dump_json([])
+
+
 def conversation_size(messages: list[ModelMessage]) -> int:
     return len(ModelMessagesTypeAdapter.dump_json(messages))
 

@@ -13,11 +13,12 @@ import logging
 import random
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from temporalio import activity
+from temporalio.activity import ActivityCancellationDetails
 from temporalio.client import (
     AsyncActivityCancelledError,
     AsyncActivityHandle,
@@ -67,6 +68,30 @@ class _RunClosed(Exception):
     def __init__(self, how: str) -> None:
         super().__init__(how)
         self.how = how
+
+
+class _RunEnded(Exception):
+    """The agent run has ended: its keep-alive has nothing left to do but be cancelled."""
+
+
+# How a run closes once it has delivered to every caller (AgentExecutionWorkflow.run), or
+# handed them over to the next run: any other close (terminated, timed out, failed) left
+# its callers waiting.
+_CLOSED_AFTER_DELIVERING = frozenset({"COMPLETED", "CONTINUED_AS_NEW"})
+
+
+def _gone_from_temporal(details: ActivityCancellationDetails | None) -> bool:
+    """Cancelled because the server no longer knows this attempt (its run closed, or it
+    was superseded), not because it timed out here: the worker then reports nothing."""
+    return details is not None and details.not_found and not details.timed_out
+
+
+async def _until_cancelled(own_beat: float) -> NoReturn:
+    """Heartbeat (ourselves only) until Temporal cancels this attempt. The run requested
+    that as it ended; once it has closed, the next heartbeat is answered "not found"."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(own_beat)
 
 
 class CallbackActivities:
@@ -145,14 +170,13 @@ class CallbackActivities:
 
         Cancellation of the caller's workflow reaches us only through the heartbeat
         reply, so this loop is also how a cancellation travels to the agent.
+
+        Once the run has ended this never completes by itself: the run cancels it as it
+        ends (and closes right after), so its result would reach a closed workflow. It
+        waits for Temporal's word instead, and an attempt Temporal no longer knows ends
+        quietly: that is every run's normal end, not an error.
         """
         callback = request.callback
-        interval = keepalive_interval(callback).total_seconds()
-        # Our own heartbeat timeout may be much shorter than the caller's: beat often
-        # enough for both, so a killed orchestrator is noticed fast and this loop resumes.
-        own_timeout = activity.info().heartbeat_timeout
-        own_beat = own_timeout.total_seconds() / 3 if own_timeout else interval
-        loop = asyncio.get_running_loop()
         with log_context(execution_id=request.execution_id, token_fp=callback.fingerprint):
             try:
                 handle = await self._caller(callback)
@@ -163,31 +187,54 @@ class CallbackActivities:
                 logger.info("stop keeping the caller alive: %s", err)
                 self._count_delivery("stale")  # the run will not deliver to it either
                 return CallerVerdict.STALE
-            next_caller_beat = loop.time()
-            while True:
-                if loop.time() >= next_caller_beat:
+            try:
+                return await self._keep_alive(handle, request)
+            except asyncio.CancelledError:
+                if not _gone_from_temporal(activity.cancellation_details()):
+                    raise  # asked to stop (reported as cancelled), or a real timeout
+                logger.debug("keep-alive ended: Temporal no longer knows this attempt")
+                return CallerVerdict.STALE  # discarded: Temporal said the attempt is gone
+
+    async def _keep_alive(
+        self, handle: AsyncActivityHandle, request: KeepAliveRequest
+    ) -> CallerVerdict:
+        interval = keepalive_interval(request.callback).total_seconds()
+        # Our own heartbeat timeout may be much shorter than the caller's: beat often
+        # enough for both, so a killed orchestrator is noticed fast and this loop resumes.
+        own_timeout = activity.info().heartbeat_timeout
+        own_beat = own_timeout.total_seconds() / 3 if own_timeout else interval
+        loop = asyncio.get_running_loop()
+        next_caller_beat = loop.time()
+        while True:
+            if loop.time() >= next_caller_beat:
+                try:
                     verdict = await self._beat_caller(handle, request)
-                    if verdict is not None:
-                        return verdict
-                    next_caller_beat = loop.time() + interval * random.uniform(0.85, 1.0)
-                activity.heartbeat()
-                await asyncio.sleep(max(0.0, min(next_caller_beat - loop.time(), own_beat)))
+                except _RunEnded:
+                    return await _until_cancelled(own_beat)
+                if verdict is not None:
+                    return verdict
+                next_caller_beat = loop.time() + interval * random.uniform(0.85, 1.0)
+            activity.heartbeat()
+            await asyncio.sleep(max(0.0, min(next_caller_beat - loop.time(), own_beat)))
 
     async def _beat_caller(
         self, handle: AsyncActivityHandle, request: KeepAliveRequest
     ) -> CallerVerdict | None:
-        """One heartbeat to the caller; a verdict when the loop must end."""
+        """One heartbeat to the caller; a verdict when the loop must end.
+
+        Raises _RunEnded when the run has ended: it delivers to the caller itself.
+        """
         callback = request.callback
         try:
             details = await self._progress(request.execution_id)
         except _RunClosed as closed:
-            if closed.how == "CONTINUED_AS_NEW":
-                # A long agent went on in a fresh run, which keeps its callers alive itself.
-                return CallerVerdict.HANDED_OVER
-            # Terminated (or timed out) in Temporal: nobody will deliver an outcome, so
-            # tell the caller now instead of keeping it alive for nothing.
-            await self._fail_orphaned(handle, request, closed.how)
-            return CallerVerdict.STALE
+            if closed.how not in _CLOSED_AFTER_DELIVERING:
+                # Terminated (or timed out) in Temporal: nobody will deliver an outcome, so
+                # tell the caller now instead of keeping it alive for nothing.
+                await self._fail_orphaned(handle, request, closed.how)
+            # A run that completed delivered to its callers before it closed; one that
+            # continued as new handed them over to its successor, which keeps them alive.
+            raise _RunEnded from None
         try:
             await handle.heartbeat(details)
             self._count_heartbeat("ok")
@@ -198,15 +245,18 @@ class CallbackActivities:
                 return CallerVerdict.CANCEL_REQUESTED
         except RPCError as err:
             self._count_heartbeat("gone" if err.status in _GONE else "error")
-            if err.status in _GONE:
-                logger.info("caller attempt %d is gone: stop keeping it alive", callback.attempt)
-                if not Phase(details["phase"]).terminal:
-                    # Found gone while the agent runs: the run will not deliver to it, so
-                    # this is where it counts. (A run that has ended delivers, and counts,
-                    # itself: a beat racing that delivery must not count it twice.)
-                    self._count_delivery("stale")
-                return CallerVerdict.STALE
-            logger.warning("heartbeat to caller failed (%s); will retry", err.status)
+            if err.status not in _GONE:
+                logger.warning("heartbeat to caller failed (%s); will retry", err.status)
+                return None
+            if Phase(details["phase"]).terminal:
+                # The run has ended and delivered (which is why the caller is gone): it
+                # counts that delivery itself, and is about to close.
+                raise _RunEnded from None
+            # Found gone while the agent runs: the run will not deliver to it, so this
+            # is where it counts.
+            logger.info("caller attempt %d is gone: stop keeping it alive", callback.attempt)
+            self._count_delivery("stale")
+            return CallerVerdict.STALE
         return None
 
     def _count_delivery(self, outcome: str, *, ended_at: str = "") -> None:

@@ -8,7 +8,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from agent_contract import ORCHESTRATOR_TASK_QUEUE
 from service_kit import Telemetry, connect_temporal, wait_for_shutdown
-from stigma_agent import ActivityOptions, ModelRegistry, StigmaAgent, build_agent, load_mcp_servers
+from stigma_agent import (
+    ActivityOptions,
+    ModelRegistry,
+    StigmaAgent,
+    build_agent,
+    build_conversation_schema,
+    load_mcp_servers,
+)
 from stigma_orchestrator.callbacks import CallbackActivities
 from stigma_orchestrator.metrics import OrchestratorMetrics
 from stigma_orchestrator.options import RunOptionsActivity
@@ -58,6 +65,7 @@ def replayer(settings: OrchestratorSettings | None = None) -> Replayer:
 async def serve(settings: OrchestratorSettings) -> None:
     """Run the agent workflows and the callback activities until SIGTERM."""
     AgentExecutionWorkflow.configure(workflow_agent(settings))
+    build_conversation_schema()  # not in a run's first workflow task (deadlock detection)
     prices = PriceTable.load(settings.price_table)
     async with Telemetry(
         service="stigma-orchestrator",

@@ -124,6 +124,15 @@ def _error_type(err: BaseException) -> str:
     return AGENT_FAILED_ERROR
 
 
+def _settle(agent: asyncio.Task[str]) -> None:
+    """Take the outcome of an agent the run stopped. Cancelled mid-step, it ends with the
+    step's ActivityError (not a CancelledError), which is not the run's outcome (the
+    cancellation or the budget is); left unread, the event loop would log "Task exception
+    was never retrieved" as an ERROR whenever the garbage collector met the task."""
+    if not agent.cancelled():
+        agent.exception()
+
+
 def _fatal(err: BaseException) -> bool:
     """Errors that must fail the workflow task (and be fixed by a deploy), not the run."""
     return isinstance(err, workflow.NondeterminismError)
@@ -233,6 +242,7 @@ class AgentExecutionWorkflow:
             self._stopping = True
             agent.cancel()
             await asyncio.wait([agent])
+            _settle(agent)
             if timed_out:
                 self._finish(
                     Phase.FAILED,
