@@ -33,7 +33,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.exceptions import ApplicationError
 
 from stigma_agent._deps import RunDeps
 
@@ -143,14 +143,8 @@ def scripted_model(name: str, deps: RunDeps | None) -> Model:
         delay = script.delay_ms / 1000
         if number == script.fail_at_step:
             await asyncio.sleep(delay)
-            # The failure this model was asked for, not a fault: BENIGN keeps the SDK from
-            # logging it as one (a WARNING with a traceback) and from counting it in
-            # temporal_activity_execution_failed; the caller still gets AgentFailed.
             raise ApplicationError(
-                f"scripted failure at step {number}",
-                type=SCRIPTED_FAILURE,
-                non_retryable=True,
-                category=ApplicationErrorCategory.BENIGN,
+                f"scripted failure at step {number}", type=SCRIPTED_FAILURE, non_retryable=True
             )
         if "text" not in turn:
             await asyncio.sleep(delay)
