@@ -52,6 +52,8 @@ class LogWatch:
     logs: Path
     from_start: bool = False
     offsets: dict[str, int] = field(default_factory=dict)
+    expected: set[str] = field(default_factory=set)
+    """Lines a scenario has checked and expects (see :meth:`expect`)."""
 
     def __post_init__(self) -> None:
         if not self.from_start:
@@ -69,11 +71,17 @@ class LogWatch:
             found[path.stem] = text.splitlines()
         return found
 
+    def expect(self, findings: list[Finding]) -> None:
+        """These lines are a scenario's real problems, checked by it: not findings."""
+        self.expected.update(finding.line for finding in findings)
+
     def findings(self) -> list[Finding]:
-        """Every line that is not JSON, or is a WARNING or above."""
+        """Every line that is not JSON, or is a WARNING or above (and not expected)."""
         out: list[Finding] = []
         for service, lines in self.lines().items():
             for line in lines:
+                if line in self.expected:
+                    continue
                 try:
                     entry: Any = json.loads(line)
                 except ValueError:
@@ -98,6 +106,16 @@ def _refused_on_purpose(finding: Finding) -> bool:
         finding.service == "zigflow-worker"
         and entry.get("message", "").startswith("definition refused: ")
         and any(f"/{name}:" in entry["message"] for name in REFUSED_ON_PURPOSE)
+    )
+
+
+def _model_call_failed(finding: Finding) -> bool:
+    entry = json.loads(finding.line)
+    return (
+        finding.service == "ai-worker"
+        and entry.get("level") == "WARNING"
+        and entry.get("message", "").startswith("Completing activity as failed")
+        and "ScriptedFailure" in finding.line
     )
 
 
@@ -187,6 +205,12 @@ async def test_an_agent_failure_logs_nothing_alarming(
     for handle in (quick, slow):
         with pytest.raises(WorkflowFailureError):
             await handle.result()
+    # A model call that fails is a real problem, and the ai-worker says so: one WARNING for
+    # each failed model request (the scripted model's asked-for failure stands for a
+    # provider's, and is counted in temporal_activity_execution_failed like one). Nothing else.
+    failed_calls = [finding for finding in watch.findings() if _model_call_failed(finding)]
+    assert len(failed_calls) == 2, failed_calls
+    watch.expect(failed_calls)
 
 
 async def test_cancelling_the_caller_logs_nothing_alarming(
