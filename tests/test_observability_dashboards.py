@@ -19,9 +19,9 @@ import pytest
 import yaml
 from temporalio.client import WorkflowFailureError
 
+from agent_contract import PENDING_CALLBACKS_QUERY as PENDING_QUERY
 from devstack import LocalPrometheus
 from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
-from stigma_api.metrics import PENDING_QUERY
 from tests.observability_support import Observed
 from tests.support import eventually, start_dsl, unique
 
