@@ -247,7 +247,8 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``devstack``."""
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--temporal-port", type=int, default=7233)
@@ -294,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
             "names an endpoint of your own",
         )
     commands.add_parser("down", help="stop the stack started by up")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "up":
         return _up(args)
