@@ -20,7 +20,7 @@ from typing import Any
 
 from devstack._lifecycle import Startable
 from devstack._private import private_dir, write_private
-from devstack._processes import ServiceProcess, StartupError
+from devstack._processes import ServiceProcess, http_ready
 from devstack._temporal import free_port
 
 logger = logging.getLogger(__name__)
@@ -129,20 +129,9 @@ class LocalPhoenix(Startable):
 
     async def ready(self, *, within: float = 300.0) -> None:
         """Wait until the UI answers (Phoenix opens its OTLP/gRPC port before that)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            self.process.raise_if_exited()
-            try:
-                await asyncio.to_thread(self._get, "/healthz")
-                break
-            except OSError:
-                if loop.time() > deadline:
-                    raise StartupError(
-                        f"Phoenix not ready on {self.url} after {within:.0f}s\n"
-                        + self.process.tail()
-                    ) from None
-                await asyncio.sleep(0.2)
+        await self.process.wait_until(
+            lambda: http_ready(f"{self.url}/healthz"), what=f"Phoenix on {self.url}", within=within
+        )
         logger.info("Phoenix on %s (OTLP/gRPC %s)", self.url, self.otlp_endpoint)
 
     async def start(self) -> None:
@@ -202,10 +191,6 @@ class LocalPhoenix(Startable):
                 raise TimeoutError(f"trace {trace_id} not stored by Phoenix within {within:.0f}s")
             previous = current
             await asyncio.sleep(1.0)
-
-    def _get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as reply:
-            return bytes(reply.read())
 
     def _post(self, path: str, body: bytes) -> bytes:
         request = urllib.request.Request(
