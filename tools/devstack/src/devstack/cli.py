@@ -107,7 +107,13 @@ async def _trace_link(stack: LocalStack, viewer: LocalPhoenix, trace_id: str) ->
     """The demo's trace in Phoenix. This stops the services first (they flush their last
     spans) and waits until Phoenix has stored the whole trace, so the link shows it all."""
     await stack.stop()
-    trace = await viewer.stored_trace(trace_id)
+    try:
+        trace = await viewer.stored_trace(trace_id)
+    except TimeoutError:
+        return (
+            f"trace: Phoenix has not stored trace {trace_id}; its log: "
+            f"{viewer.process.log_file}, the services': {stack.config.state_dir / 'logs'}"
+        )
     return (
         f"trace: {viewer.trace_url(trace)}\n"
         f"       ({trace.num_spans} spans in Phoenix; the link opens while `make up` runs: "
@@ -118,7 +124,7 @@ async def _trace_link(stack: LocalStack, viewer: LocalPhoenix, trace_id: str) ->
 async def _demo(args: argparse.Namespace) -> int:
     document = load_document(args.workflow)
     payload = json.loads(args.input)
-    print("starting Temporal, the four services and the trace viewer ...", flush=True)
+    print("starting the local stack ...", flush=True)
     async with contextlib.AsyncExitStack() as resources:
         stack, viewer = await _start(args, resources)
         print(_banner(stack, viewer), flush=True)
