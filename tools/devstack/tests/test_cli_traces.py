@@ -45,6 +45,7 @@ def test_no_traces_starts_no_viewer_and_sets_no_endpoint(command: str) -> None:
     assert cli._trace_viewer(args) is None
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in cli._config(args, None).env
     assert cli._traces_line(None) == "traces        off"
+    assert not cli._traced(None)  # the demo prints no trace id no log line carries
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,7 @@ def test_an_endpoint_of_your_own_is_kept(variable: str, monkeypatch: pytest.Monk
     # The services inherit the environment: the stack adds no endpoint of its own.
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in cli._config(args, None).env
     assert "exported to http://collector.internal:4317" in cli._traces_line(None)
+    assert cli._traced(None)
 
 
 def test_otel_sdk_disabled_means_no_traces(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,3 +66,4 @@ def test_otel_sdk_disabled_means_no_traces(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.internal:4317")
     assert cli._trace_viewer(cli.parser().parse_args(["demo"])) is None
     assert cli._traces_line(None) == "traces        off"
+    assert not cli._traced(None)

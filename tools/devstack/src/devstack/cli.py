@@ -61,6 +61,11 @@ def _trace_viewer(args: argparse.Namespace) -> LocalPhoenix | None:
     )
 
 
+def _traced(viewer: LocalPhoenix | None) -> bool:
+    """Whether the services export spans (and so log trace ids)."""
+    return viewer is not None or (not tracing_disabled() and configured_endpoint() is not None)
+
+
 def _traces_line(viewer: LocalPhoenix | None) -> str:
     if viewer is not None:
         return (
@@ -146,11 +151,15 @@ async def _demo(args: argparse.Namespace) -> int:
                 failure = failure_message(err)
             finally:
                 steps.cancel()
-        trace_line = f"trace id: {trace_id}  (the trace_id field of every service's log lines)"
+        trace_line = (
+            f"trace id: {trace_id}  (the trace_id field of every service's log lines)\n"
+            if _traced(viewer)
+            else ""
+        )
         if failure is not None:
-            print(f"workflow failed: {failure}\n{trace_line}", file=sys.stderr)
+            print(f"workflow failed: {failure}\n{trace_line}", end="", file=sys.stderr)
         else:
-            print(trace_line)
+            print(trace_line, end="")
             print(f"\nworkflow finished in {time.monotonic() - started:.1f}s; its output:")
             print(json.dumps(output, indent=2, sort_keys=True))
             if isinstance(output, dict) and "answer" in output:
