@@ -60,13 +60,16 @@ test-containers: install ## Integration tests against the images through testcon
 compose-check: install ## Validate compose.yaml (+ the PostgreSQL override) and the collector config
 	$(RUN) pytest tests/test_compose.py
 
+# TRACES=0: no trace viewer (Phoenix) for make demo / make up.
+NO_TRACES := $(if $(filter 0 false no,$(TRACES)),--no-traces)
+
 .PHONY: demo
-demo: install ## Start Temporal and the four services, run examples/hello-agent.yaml, print the output, stop
-	$(RUN) devstack demo
+demo: install ## Start Temporal, the four services and Phoenix, run examples/hello-agent.yaml, print the output and a link to its trace, stop; TRACES=0 without Phoenix
+	$(RUN) devstack demo $(NO_TRACES)
 
 .PHONY: up
-up: install ## Start the stack in the background (state in .state/); Temporal UI on :8233; PROMETHEUS=1 adds Prometheus on :9090
-	$(RUN) devstack up $(if $(PROMETHEUS),--prometheus)
+up: install ## Start the stack in the background (state in .state/); Temporal UI on :8233, traces (Phoenix) on :6006; PROMETHEUS=1 adds Prometheus on :9090; TRACES=0 without Phoenix
+	$(RUN) devstack up $(if $(PROMETHEUS),--prometheus) $(NO_TRACES)
 
 .PHONY: down
 down: install ## Stop the stack started by make up

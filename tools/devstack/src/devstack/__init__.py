@@ -1,7 +1,8 @@
 """The whole system as local processes: a Temporal dev server and the four services.
 
 ``make up``, ``make demo`` and the integration tests all start the stack through
-``LocalStack``, so what the tests prove is what a newcomer runs.
+``LocalStack``, so what the tests prove is what a newcomer runs. ``make up`` and ``make demo``
+add ``LocalPhoenix``, the trace viewer the services export their spans to.
 """
 
 from devstack._alerting import (
@@ -13,6 +14,7 @@ from devstack._alerting import (
 )
 from devstack._credentials import OPERATOR, ZIGFLOW_WORKER, ApiPrincipal, StackKeys
 from devstack._lifecycle import Startable
+from devstack._phoenix import LocalPhoenix, PhoenixSpan, PhoenixTrace
 from devstack._processes import ServiceProcess, StartupError
 from devstack._prometheus import LocalPrometheus, prometheus_config
 from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_metrics_ports
@@ -26,8 +28,11 @@ __all__ = [
     "SERVICES",
     "ZIGFLOW_WORKER",
     "ApiPrincipal",
+    "LocalPhoenix",
     "LocalPrometheus",
     "LocalStack",
+    "PhoenixSpan",
+    "PhoenixTrace",
     "ServiceProcess",
     "StackConfig",
     "StackKeys",

@@ -6,7 +6,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +35,20 @@ _LAUNCHER = (
 
 def _launched(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
+
+
+async def http_ready(url: str) -> bool:
+    """Whether ``url`` answers a GET with a success status (a readiness probe)."""
+
+    def get() -> None:
+        with urllib.request.urlopen(url, timeout=10):
+            pass
+
+    try:
+        await asyncio.to_thread(get)
+    except OSError:
+        return False
+    return True
 
 
 class StartupError(RuntimeError):
@@ -81,6 +96,21 @@ class ServiceProcess:
             raise StartupError(
                 f"{self.name} exited with code {self._process.returncode}\n{self.tail()}"
             )
+
+    async def wait_until(
+        self, ready: Callable[[], Awaitable[bool]], *, what: str, within: float
+    ) -> None:
+        """Poll ``ready`` until it says yes. Fails at once when the process exits, or after
+        ``within`` seconds; either message ends with the process's last log lines."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            self.raise_if_exited()
+            if await ready():
+                return
+            if loop.time() > deadline:
+                raise StartupError(f"{what} not ready after {within:.0f}s\n{self.tail()}")
+            await asyncio.sleep(0.2)
 
     def tail(self, lines: int = 30) -> str:
         try:

@@ -16,7 +16,7 @@ import yaml
 from devstack._alerting import RULE_FILES, local_runbook_base_url, write_rules
 from devstack._lifecycle import Startable
 from devstack._private import private_dir, write_private
-from devstack._processes import ServiceProcess, StartupError
+from devstack._processes import ServiceProcess, StartupError, http_ready
 from devstack._temporal import free_port
 
 logger = logging.getLogger(__name__)
@@ -134,19 +134,11 @@ class LocalPrometheus(Startable):
         private_dir(self.state_dir)
         write_private(self.config_file, yaml.safe_dump(self._config, sort_keys=False))
         await self.process.start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ready_within
-        while True:
-            self.process.raise_if_exited()
-            try:
-                await asyncio.to_thread(self._get, "/-/ready")
-                break
-            except OSError:
-                if loop.time() > deadline:
-                    raise StartupError(
-                        f"prometheus not ready on {self.url}\n{self.process.tail()}"
-                    ) from None
-                await asyncio.sleep(0.2)
+        await self.process.wait_until(
+            lambda: http_ready(f"{self.url}/-/ready"),
+            what=f"prometheus on {self.url}",
+            within=ready_within,
+        )
         logger.info("Prometheus on %s", self.url)
 
     async def stop(self) -> None:

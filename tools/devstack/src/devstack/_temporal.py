@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import socket
@@ -103,21 +102,17 @@ class TemporalDevServer(Startable):
         for suffix in ("", "-wal", "-shm"):
             private_file(self.db_file.with_name(self.db_file.name + suffix))
         await self.process.start()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ready_within
-        while True:
-            self.process.raise_if_exited()
-            try:
-                await Client.connect(self.address, lazy=False)
-                break
-            except RuntimeError:
-                if loop.time() > deadline:
-                    raise StartupError(
-                        f"Temporal not ready on {self.address} after {ready_within:.0f}s\n"
-                        + self.process.tail()
-                    ) from None
-                await asyncio.sleep(0.2)
+        await self.process.wait_until(
+            self._serving, what=f"Temporal on {self.address}", within=ready_within
+        )
         logger.info("Temporal dev server on %s (UI :%d)", self.address, self.ui_port)
+
+    async def _serving(self) -> bool:
+        try:
+            await Client.connect(self.address, lazy=False)
+        except RuntimeError:
+            return False
+        return True
 
     async def stop(self) -> None:
         await self.process.stop()

@@ -19,11 +19,12 @@ from typing import Any
 
 from temporalio.client import WorkflowFailureError
 
+from devstack._phoenix import DEFAULT_GRPC_PORT, DEFAULT_PORT, LocalPhoenix
 from devstack._private import open_private, private_dir, write_private
 from devstack._prometheus import LocalPrometheus
 from devstack._stack import REPO_ROOT, LocalStack, StackConfig, fixed_metrics_ports
 from devstack._steps import print_steps
-from devstack._tracing import demo_trace
+from devstack._tracing import configured_endpoint, demo_trace, tracing_disabled
 from service_kit import exit_process
 from zigflow.cli import failure_message, start_and_wait
 from zigflow.dsl import load_document
@@ -34,7 +35,7 @@ DEMO_WORKFLOW = REPO_ROOT / "examples" / "hello-agent.yaml"
 DEFAULT_INPUT = '{"topic": "a durable token handshake", "requester": "make demo"}'
 
 
-def _config(args: argparse.Namespace) -> StackConfig:
+def _config(args: argparse.Namespace, viewer: LocalPhoenix | None) -> StackConfig:
     # Fixed, so that prometheus/prometheus.local.yml and bookmarks keep working.
     ports = fixed_metrics_ports(args.metrics_base_port)
     return StackConfig(
@@ -44,10 +45,39 @@ def _config(args: argparse.Namespace) -> StackConfig:
         stigma_port=args.stigma_port,
         metrics_ports=ports,
         temporal_metrics_port=ports["temporal"],
+        env=viewer.exporter_env() if viewer is not None else {},
     )
 
 
-def _banner(stack: LocalStack) -> str:
+def _trace_viewer(args: argparse.Namespace) -> LocalPhoenix | None:
+    """The stack's Phoenix, unless traces are off (``--no-traces``, OTEL_SDK_DISABLED) or
+    the environment already names an OTLP endpoint, which the services then export to."""
+    if args.no_traces or tracing_disabled() or configured_endpoint() is not None:
+        return None
+    return LocalPhoenix(
+        state_dir=args.state_dir / "phoenix",
+        port=args.phoenix_port,
+        grpc_port=args.phoenix_grpc_port,
+    )
+
+
+def _traced(viewer: LocalPhoenix | None) -> bool:
+    """Whether the services export spans (and so log trace ids)."""
+    return viewer is not None or (not tracing_disabled() and configured_endpoint() is not None)
+
+
+def _traces_line(viewer: LocalPhoenix | None) -> str:
+    if viewer is not None:
+        return (
+            f"traces        {viewer.url}  (Phoenix; OTLP/gRPC {viewer.otlp_endpoint}; "
+            "TRACES=0 / --no-traces turns it off)"
+        )
+    if not tracing_disabled() and (endpoint := configured_endpoint()) is not None:
+        return f"traces        exported to {endpoint}  (your OTEL_EXPORTER_OTLP_* setting)"
+    return "traces        off"
+
+
+def _banner(stack: LocalStack, viewer: LocalPhoenix | None) -> str:
     metrics = ", ".join(
         f"{name} :{t.rpartition(':')[2]}" for name, t in stack.metrics_targets().items()
     )
@@ -58,47 +88,94 @@ def _banner(stack: LocalStack) -> str:
         f"stigmactl     export STIGMACTL_STIGMA_API_KEY_FILE="
         f"{stack.api_keys.key_file('operator')}  (approve, reject)\n"
         f"/metrics      {metrics}\n"
+        f"{_traces_line(viewer)}\n"
         f"logs          {stack.config.state_dir / 'logs'}"
+    )
+
+
+async def _start(
+    args: argparse.Namespace, resources: contextlib.AsyncExitStack
+) -> tuple[LocalStack, LocalPhoenix | None]:
+    """Phoenix and the stack, started side by side (Phoenix's start takes longest); on the
+    way out the services stop first, so their last spans still reach Phoenix."""
+    viewer = _trace_viewer(args)
+    if viewer is not None:
+        resources.push_async_callback(viewer.stop)
+        await viewer.launch()
+    stack = await resources.enter_async_context(LocalStack(_config(args, viewer)))
+    if viewer is not None:
+        await viewer.ready()
+    return stack, viewer
+
+
+async def _trace_link(stack: LocalStack, viewer: LocalPhoenix, trace_id: str) -> str:
+    """The demo's trace in Phoenix. This stops the services first (they flush their last
+    spans) and waits until Phoenix has stored the whole trace, so the link shows it all."""
+    await stack.stop()
+    try:
+        trace = await viewer.stored_trace(trace_id)
+    except TimeoutError:
+        return (
+            f"trace: Phoenix has not stored trace {trace_id}; its log: "
+            f"{viewer.process.log_file}, the services': {stack.config.state_dir / 'logs'}"
+        )
+    return (
+        f"trace: {viewer.trace_url(trace)}\n"
+        f"       ({trace.num_spans} spans in Phoenix; the link opens while `make up` runs: "
+        f"the traces are kept in {viewer.state_dir})"
     )
 
 
 async def _demo(args: argparse.Namespace) -> int:
     document = load_document(args.workflow)
     payload = json.loads(args.input)
-    print("starting Temporal and the four services ...", flush=True)
-    async with LocalStack(_config(args)) as stack:
-        print(_banner(stack), flush=True)
+    print("starting the local stack ...", flush=True)
+    async with contextlib.AsyncExitStack() as resources:
+        stack, viewer = await _start(args, resources)
+        print(_banner(stack, viewer), flush=True)
         print(f"running {args.workflow.name} with input {json.dumps(payload)}", flush=True)
         started = time.monotonic()
         workflow_id = f"{document.name}-{uuid.uuid4().hex[:12]}"
         steps = asyncio.create_task(
             print_steps(stack.client, stack.stigma_channel, workflow_id, sys.stdout)
         )
-        with demo_trace(stack.client) as (traced, trace_id):
+        endpoint = viewer.otlp_endpoint if viewer is not None else None
+        output: Any = None
+        failure: str | None = None
+        with demo_trace(stack.client, endpoint=endpoint) as (traced, trace_id):
             try:
                 output = await start_and_wait(traced, document, payload, workflow_id=workflow_id)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(steps, timeout=10)
             except WorkflowFailureError as err:
-                print(f"workflow failed: {failure_message(err)}", file=sys.stderr)
-                print(f"trace id: {trace_id}", file=sys.stderr)
-                return 1
+                failure = failure_message(err)
             finally:
                 steps.cancel()
-        print(f"trace id: {trace_id}  (the trace_id field of every service's log lines)")
-        print(f"\nworkflow finished in {time.monotonic() - started:.1f}s; its output:")
-        print(json.dumps(output, indent=2, sort_keys=True))
-        if isinstance(output, dict) and "answer" in output:
-            print(f"\nagent output: {output['answer']}")
+        trace_line = (
+            f"trace id: {trace_id}  (the trace_id field of every service's log lines)\n"
+            if _traced(viewer)
+            else ""
+        )
+        if failure is not None:
+            print(f"workflow failed: {failure}\n{trace_line}", end="", file=sys.stderr)
+        else:
+            print(trace_line, end="")
+            print(f"\nworkflow finished in {time.monotonic() - started:.1f}s; its output:")
+            print(json.dumps(output, indent=2, sort_keys=True))
+            if isinstance(output, dict) and "answer" in output:
+                print(f"\nagent output: {output['answer']}")
         print("\nstopping everything ...", flush=True)
-    return 0
+        if viewer is not None:
+            print(await _trace_link(stack, viewer, trace_id))
+    return 0 if failure is None else 1
 
 
 async def _serve(args: argparse.Namespace) -> int:
     ready = args.state_dir / "devstack.ready"
     ready.unlink(missing_ok=True)
-    async with LocalStack(_config(args)) as stack, contextlib.AsyncExitStack() as extra:
-        banner = _banner(stack)
+    async with contextlib.AsyncExitStack() as extra:
+        stack, viewer = await _start(args, extra)
+        banner = _banner(stack, viewer)
         if args.prometheus:
             prometheus = LocalPrometheus(
                 state_dir=args.state_dir / "prometheus",
@@ -130,17 +207,23 @@ def _up(args: argparse.Namespace) -> int:
         print(f"already up (pid {pid_file.read_text()}); `make down` stops it")
         return 0
     argv = [sys.executable, "-m", "devstack.cli", "--state-dir", str(state)]
-    for flag in ("temporal_port", "ui_port", "stigma_port", "metrics_base_port", "prometheus_port"):
+    for flag in (
+        "temporal_port", "ui_port", "stigma_port", "metrics_base_port", "prometheus_port",
+        "phoenix_port", "phoenix_grpc_port",
+    ):  # fmt: skip
         if (value := getattr(args, flag)) is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
     argv.append("serve")  # global options go before the command
     if args.prometheus:
         argv.append("--prometheus")
+    if args.no_traces:
+        argv.append("--no-traces")
     log = open_private(state / "devstack.log")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     write_private(pid_file, str(process.pid))
     ready = state / "devstack.ready"
-    deadline = time.monotonic() + 120
+    # Phoenix's first start (its database created, its bytecode compiled) is the slowest.
+    deadline = time.monotonic() + 300
     while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             print(f"the stack did not come up; see {state / 'devstack.log'}", file=sys.stderr)
@@ -182,7 +265,8 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``devstack``."""
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--temporal-port", type=int, default=7233)
@@ -196,10 +280,20 @@ def main(argv: list[str] | None = None) -> int:
         "on this port and the next four",
     )
     parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument(
+        "--phoenix-port", type=int, default=DEFAULT_PORT, help="the trace viewer's UI"
+    )
+    parser.add_argument(
+        "--phoenix-grpc-port",
+        type=int,
+        default=DEFAULT_GRPC_PORT,
+        help="the trace viewer's OTLP/gRPC endpoint, where the services export their spans",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="start, run one workflow, print its output, stop")
     demo.add_argument("--workflow", type=Path, default=DEMO_WORKFLOW)
     demo.add_argument("--input", default=DEFAULT_INPUT)
+    commands_with_stack = [demo]
     for name, helptext in (
         ("up", "start the stack in the background"),
         ("serve", "run the stack in the foreground until SIGTERM"),
@@ -210,8 +304,20 @@ def main(argv: list[str] | None = None) -> int:
             action="store_true",
             help="also run a local Prometheus (Debian's package) scraping the stack",
         )
+        commands_with_stack.append(command)
+    for command in commands_with_stack:
+        command.add_argument(
+            "--no-traces",
+            action="store_true",
+            help="no trace viewer (Phoenix) and no tracing, unless OTEL_EXPORTER_OTLP_ENDPOINT "
+            "names an endpoint of your own",
+        )
     commands.add_parser("down", help="stop the stack started by up")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "up":
         return _up(args)
