@@ -3,13 +3,16 @@
 Stigma's count (its runs' callbacks) misses the calls it does not hold. The callers' count
 (``zigflow_pending_agent_calls``, from the search attributes each Zigflow run keeps) is
 compared here with what Temporal itself says is pending, while the orchestrator is down
-for longer than the callers' heartbeat timeout (the callers time out and retry) and while
-stigma-api is down too.
+for longer than the callers' heartbeat timeout (the callers time out and retry), while
+stigma-api is down too, and across an outage of Temporal itself (visibility unreadable).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +31,24 @@ CALLS = 3
 # The gauge's read interval in the observed stack is 0.5 s; a reading may be that old,
 # and the scrape and the truth are read a moment apart.
 AGE_TOLERANCE = 3.0
+# A reading refreshed every 0.5 s is this old only once its reads have stopped.
+STALE_AFTER = 3.0
+
+
+async def _stigmactl_pending(env: dict[str, str]) -> tuple[int, float, str]:
+    """``stigmactl pending`` as an operator runs it: exit code, seconds, stderr."""
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from stigmactl.cli import run; run()",
+        "pending",
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await process.communicate()
+    return (process.returncode or 0), time.monotonic() - started, stderr.decode()
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,28 @@ async def test_the_callers_gauge_matches_temporals_pending_calls_through_outages
         await stack.kill_service("stigma-api")
         await _wait(lambda: _matches(observed, callers), within=10)
         assert (await _gauge(observed))[0] == CALLS
+
+        # Temporal down, so visibility is unreadable: the gauge keeps its last reading and its
+        # last-read time stands still (PendingCallsGaugeStale), never a confident 0; stigmactl
+        # says it cannot read, within seconds, and exits non-zero.
+        await stack.temporal.stop()
+        try:
+
+            async def stale() -> bool:
+                samples = await observed.metrics("zigflow-worker")
+                read_at = total(samples, "zigflow_pending_agent_calls_last_read_timestamp_seconds")
+                LAST_SEEN.update(gauge=await _gauge(observed), read_at=read_at)
+                return time.time() - read_at > STALE_AFTER
+
+            await _wait(stale, within=30)
+            assert (await _gauge(observed))[0] == CALLS
+            code, took, said = await _stigmactl_pending(stack.env_for("zigflow-worker"))
+            assert code != 0, said
+            assert "cannot connect to Temporal" in said
+            assert took < 10, took
+        finally:
+            await stack.temporal.start()
+        await _wait(lambda: _matches(observed, callers), within=60)
     finally:
         for name in ("stigma-api", "stigma-orchestrator"):
             if not stack.services[name].running:
