@@ -16,7 +16,7 @@ from agent_contract import (
     Usage,
 )
 from stigma_orchestrator.agent_loop import BudgetExceeded
-from stigma_orchestrator.callbacks import _delivered_outcome, keepalive_interval
+from stigma_orchestrator.callbacks import _delivered_outcome
 from stigma_orchestrator.options import RunOptionsActivity
 from stigma_orchestrator.settings import OrchestratorSettings
 from stigma_orchestrator.workflows import _Attached, _describe, _error_type
@@ -59,11 +59,11 @@ def _activity_error(cause: BaseException) -> ActivityError:
 def test_keepalive_beats_three_times_per_caller_heartbeat_timeout(
     heartbeat_timeout_ms: int, expected: timedelta
 ) -> None:
-    assert keepalive_interval(_callback(heartbeat_timeout_ms=heartbeat_timeout_ms)) == expected
+    assert _callback(heartbeat_timeout_ms=heartbeat_timeout_ms).beat_interval() == expected
 
 
 def test_keepalive_without_a_caller_heartbeat_timeout_assumes_sixty_seconds() -> None:
-    assert keepalive_interval(_callback()) == timedelta(seconds=20)
+    assert _callback().beat_interval() == timedelta(seconds=20)
 
 
 def test_describe_names_the_agents_own_error_type_under_the_activity_error() -> None:

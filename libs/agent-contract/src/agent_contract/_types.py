@@ -10,6 +10,7 @@ cannot be looked up, so the annotations must be real objects.
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -65,6 +66,10 @@ class AgentSpecData:
     budget: Budget = field(default_factory=Budget)
 
 
+# The caller's heartbeat timeout when its token does not say (CallAgent's default).
+DEFAULT_CALLER_HEARTBEAT = timedelta(seconds=60)
+
+
 @dataclass
 class CallbackRef:
     """A verified callback target as the orchestrator keeps it.
@@ -83,6 +88,15 @@ class CallbackRef:
     expires_at: str
     traceparent: str = ""
     heartbeat_timeout_ms: int = 0
+
+    def beat_interval(self) -> timedelta:
+        """How often the caller is heartbeaten: a third of its heartbeat timeout, so two
+        beats may be lost before it expires. Also how long a call waits before the
+        keep-alive (and the pending gauge) take it on: one definition for both."""
+        timeout_ms = self.heartbeat_timeout_ms or DEFAULT_CALLER_HEARTBEAT / timedelta(
+            milliseconds=1
+        )
+        return timedelta(milliseconds=timeout_ms / 3)
 
 
 class StepKind(StrEnum):

@@ -53,15 +53,6 @@ logger = logging.getLogger(__name__)
 # Temporal answers these when the caller's activity no longer exists (timed out, retried,
 # finished) between the check and the act: retrying can never succeed.
 _GONE = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT})
-DEFAULT_CALLER_HEARTBEAT = timedelta(seconds=60)
-
-
-def keepalive_interval(callback: CallbackRef) -> timedelta:
-    """A third of the caller's heartbeat timeout: two beats may be lost before it expires."""
-    timeout_ms = callback.heartbeat_timeout_ms or DEFAULT_CALLER_HEARTBEAT / timedelta(
-        milliseconds=1
-    )
-    return timedelta(milliseconds=timeout_ms / 3)
 
 
 class _RunClosed(Exception):
@@ -198,7 +189,7 @@ class CallbackActivities:
     async def _keep_alive(
         self, handle: AsyncActivityHandle, request: KeepAliveRequest
     ) -> CallerVerdict:
-        interval = keepalive_interval(request.callback).total_seconds()
+        interval = request.callback.beat_interval().total_seconds()
         # Our own heartbeat timeout may be much shorter than the caller's: beat often
         # enough for both, so a killed orchestrator is noticed fast and this loop resumes.
         own_timeout = activity.info().heartbeat_timeout

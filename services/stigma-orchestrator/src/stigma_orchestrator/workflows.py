@@ -477,7 +477,7 @@ class AgentExecutionWorkflow:
         assert self._options is not None
         # The caller needs its first beat only within its heartbeat timeout. A short agent
         # ends before this grace and so costs no keep-alive activity at all.
-        grace = timedelta(milliseconds=(attached.ref.heartbeat_timeout_ms or 60_000) / 3)
+        grace = attached.ref.beat_interval()
         if not attached.visible:  # a carried callback already waited past its grace
             try:
                 await workflow.wait_condition(
