@@ -4,13 +4,17 @@ Stigma's count (its runs' callbacks) misses the calls it does not hold. The call
 (``zigflow_pending_agent_calls``, from the search attributes each Zigflow run keeps) is
 compared here with what Temporal itself says is pending, while the orchestrator is down
 for longer than the callers' heartbeat timeout (the callers time out and retry), while
-stigma-api is down too, and across an outage of Temporal itself (visibility unreadable).
+stigma-api is down too, across an outage of Temporal itself (visibility unreadable), and
+while Temporal refuses every completion the orchestrator sends (the agents have ended, the
+callers still wait). ``stigmactl pending`` is held to the same truth.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import os
 import sys
 import time
@@ -19,15 +23,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
+from stigmactl.cli import amain as stigmactl
+from tests.grpc_proxy import GrpcProxy
 from tests.observability_support import Observed, total
 from tests.reliability_support import agent_runs, pending_call
 from tests.support import eventually, history_events, start_dsl
 
 CALLS = 3
+# How the orchestrator answers a caller's activity (by workflow and activity id).
+COMPLETIONS_BY_ID = (
+    "RespondActivityTaskCompletedById",
+    "RespondActivityTaskFailedById",
+    "RespondActivityTaskCanceledById",
+)
 # The gauge's read interval in the observed stack is 0.5 s; a reading may be that old,
 # and the scrape and the truth are read a moment apart.
 AGE_TOLERANCE = 3.0
@@ -186,3 +199,91 @@ async def test_the_callers_gauge_matches_temporals_pending_calls_through_outages
         return (await _gauge(observed))[0] == 0
 
     await eventually(none, within=10)
+
+
+async def _stigmactl_rows(observed: Observed) -> list[dict[str, Any]]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await stigmactl(["pending", "--json"], client=observed.stack.client, out=out, stderr=err)
+    assert code == 0, err.getvalue()
+    rows: list[dict[str, Any]] = json.loads(out.getvalue())
+    return rows
+
+
+async def _first_runs_ended(observed: Observed, callers: list[WorkflowHandle[Any, Any]]) -> bool:
+    """Every caller's agent run (not a redelivery) has closed: the agents are done."""
+    client = observed.stack.client
+    for caller in callers:
+        runs = [run for run in await agent_runs(client, caller.id) if run.count("/") == 2]
+        if not runs:
+            return False
+        for run in runs:
+            description = await client.get_workflow_handle(run).describe()
+            if description.status is None or description.status.name == "RUNNING":
+                return False
+    return True
+
+
+@pytest.mark.timeout(300)
+async def test_calls_whose_delivery_temporal_refuses_still_count(observed: Observed) -> None:
+    """Temporal refuses every completion the orchestrator sends: the agents have ended but
+    their callers still wait. The callers' gauge and ``stigmactl pending`` both count them,
+    and every caller gets its agent's output once completions go through."""
+    stack = observed.stack
+    orchestrator = stack.services["stigma-orchestrator"]
+    direct = orchestrator.env["TEMPORAL_ADDRESS"]
+    async with GrpcProxy(direct) as proxy:
+        proxy.refused.update(COMPLETIONS_BY_ID)
+        await stack.stop_service("stigma-orchestrator")
+        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
+        callers: list[WorkflowHandle[Any, Any]] = []
+        try:
+            await stack.start_service("stigma-orchestrator")
+            callers = [
+                await start_dsl(
+                    stack.client,
+                    "pending-truth-call",
+                    {"input": f"refused {i}", "parameters": {"steps": "1", "delay_ms": "1000"}},
+                )
+                for i in range(CALLS)
+            ]
+            ids = {caller.id for caller in callers}
+
+            async def counted_while_refused() -> bool:
+                if not await _first_runs_ended(observed, callers):
+                    return False
+                truth = await _truth(callers)
+                rows = await _stigmactl_rows(observed)
+                listed = sorted(row["attempt"] for row in rows if row["caller_workflow_id"] in ids)
+                LAST_SEEN.update(stigmactl=listed, refusals=dict(proxy.refusals))
+                return (
+                    truth.count == CALLS
+                    and await _matches(observed, callers)
+                    and listed == sorted(truth.attempts)
+                )
+
+            await _wait(counted_while_refused, within=90)
+            assert proxy.refusals, "the orchestrator never tried to complete a caller"
+            rows = [
+                row for row in await _stigmactl_rows(observed) if row["caller_workflow_id"] in ids
+            ]
+            assert all(row["age_seconds"] >= 20 for row in rows), rows
+
+            proxy.refused.clear()
+            for i, caller in enumerate(callers):
+                result = await asyncio.wait_for(caller.result(), timeout=120)
+                assert result["output"] == f"refused {i}", result
+        finally:
+            await stack.stop_service("stigma-orchestrator")
+            orchestrator.env["TEMPORAL_ADDRESS"] = direct
+            await stack.start_service("stigma-orchestrator")
+            for caller in callers:
+                with contextlib.suppress(RPCError):  # one that has completed
+                    await caller.terminate("test over")
+
+    async def none_left() -> bool:
+        rows = await _stigmactl_rows(observed)
+        return (await _gauge(observed))[0] == 0 and not [
+            row for row in rows if row["caller_workflow_id"] in ids
+        ]
+
+    await eventually(none_left, within=10)

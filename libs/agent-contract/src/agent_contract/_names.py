@@ -63,6 +63,13 @@ TENANT_ATTRIBUTE = "StigmaTenant"
 RUNNING_AGENTS_QUERY = f"WorkflowType = '{AGENT_WORKFLOW}' AND ExecutionStatus = 'Running'"
 PENDING_CALLBACKS_QUERY = f"{RUNNING_AGENTS_QUERY} AND {PENDING_CALLBACKS_ATTRIBUTE} > 0"
 PENDING_APPROVALS_QUERY = f"{RUNNING_AGENTS_QUERY} AND {PENDING_APPROVALS_ATTRIBUTE} > 0"
+# The caller's side of the same truth (docs/adr/0018): a Zigflow run keeps how many of its
+# CallAgent activities have waited past a short grace, and since when the oldest was first
+# scheduled. Stigma's attributes miss the calls it does not hold (a StartAgent that never
+# got through, a caller between attempts, a delivery that failed); these do not.
+AGENT_CALLS_PENDING_ATTRIBUTE = "ZigflowAgentCallsPending"  # Int
+AGENT_CALLS_PENDING_SINCE_ATTRIBUTE = "ZigflowAgentCallsPendingSince"  # Datetime
+PENDING_AGENT_CALLS_QUERY = f"ExecutionStatus = 'Running' AND {AGENT_CALLS_PENDING_ATTRIBUTE} > 0"
 
 _WORKFLOW_ID_PREFIX = "agent-"
 

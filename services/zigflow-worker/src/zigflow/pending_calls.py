@@ -21,17 +21,18 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.api.enums.v1 import IndexedValueType
 
+from agent_contract import (
+    AGENT_CALLS_PENDING_ATTRIBUTE,
+    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
+)
 from service_kit import PendingGaugeNames, PendingPublisher
 
 T = TypeVar("T")
 
-AGENT_CALLS_PENDING_ATTRIBUTE = "ZigflowAgentCallsPending"  # Int
-AGENT_CALLS_PENDING_SINCE_ATTRIBUTE = "ZigflowAgentCallsPendingSince"  # Datetime
 SEARCH_ATTRIBUTES = {
     AGENT_CALLS_PENDING_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
     AGENT_CALLS_PENDING_SINCE_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
-PENDING_AGENT_CALLS_QUERY = f"ExecutionStatus = 'Running' AND {AGENT_CALLS_PENDING_ATTRIBUTE} > 0"
 # Long enough that the calls most runs make (seconds) never reach visibility; short enough
 # that a call pending for a minute is counted within it, with the gauge's read interval.
 VISIBLE_AFTER = timedelta(seconds=20)

@@ -8,6 +8,11 @@ from contextlib import AsyncExitStack
 from prometheus_client import Counter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from agent_contract import (
+    AGENT_CALLS_PENDING_ATTRIBUTE,
+    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
+    PENDING_AGENT_CALLS_QUERY,
+)
 from callback_token import CallbackSigner
 from service_kit import (
     PendingGauges,
@@ -26,13 +31,7 @@ from zigflow.dsl.sandbox import ExpressionSandbox
 from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
 from zigflow.http_call import HttpCallActivities
-from zigflow.pending_calls import (
-    AGENT_CALLS_PENDING_ATTRIBUTE,
-    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
-    GAUGES,
-    PENDING_AGENT_CALLS_QUERY,
-    SEARCH_ATTRIBUTES,
-)
+from zigflow.pending_calls import GAUGES, SEARCH_ATTRIBUTES
 from zigflow.secrets import SecretSource
 from zigflow.settings import ZigflowSettings
 from zigflow.stigma_channel import stigma_channel

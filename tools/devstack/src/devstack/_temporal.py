@@ -9,6 +9,8 @@ from pathlib import Path
 from temporalio.client import Client
 
 from agent_contract import (
+    AGENT_CALLS_PENDING_ATTRIBUTE,
+    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
     PENDING_APPROVALS_ATTRIBUTE,
     PENDING_CALLBACKS_ATTRIBUTE,
     PENDING_SINCE_ATTRIBUTE,
@@ -17,10 +19,6 @@ from agent_contract import (
 from devstack._lifecycle import Startable
 from devstack._private import private_dir, private_file
 from devstack._processes import ServiceProcess, StartupError
-from zigflow.pending_calls import (
-    AGENT_CALLS_PENDING_ATTRIBUTE,
-    AGENT_CALLS_PENDING_SINCE_ATTRIBUTE,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from service_kit import (
 )
 from stigma_wire import CallerCredentials, CredentialsError
 from stigmactl._approvals import StigmaEndpoint, WaitingCall, decide, waiting_calls
-from stigmactl._pending import PendingCall, pending_calls
+from stigmactl._pending import NOT_HELD, PendingCall, pending_calls
 from stigmactl._statuses import Unreadable, incomplete_warning
 
 DEFAULT_STIGMA_ADDRESS = "localhost:50051"
@@ -100,8 +100,8 @@ def print_pending(calls: Sequence[PendingCall], out: TextIO, *, as_json: bool) -
             str(c.attempt),
             _ago(c.waiting_since, now),
             _ago(c.last_heartbeat, now) + (" ago" if c.last_heartbeat else ""),
-            c.execution_id,
-            f"{c.phase} ({c.steps} steps)",
+            c.execution_id or "-",
+            c.phase if c.phase == NOT_HELD else f"{c.phase} ({c.steps} steps)",
         )
         for c in calls
     ]
