@@ -12,10 +12,10 @@ What is not: the scrape targets. Firing six alerts with the real services would 
 outages of minutes (a call pending past a threshold, visibility unreadable, Temporal
 refusing completions for a sustained error rate). Instead the targets are real /metrics
 endpoints this test controls (prometheus_client's HTTP server on 127.0.0.1), under the job
-names and with the metric names the services export (stigma-api's pending gauges,
-stigma-orchestrator's ``stigma_callback_deliveries_total``); "down" is a real endpoint
-stopped, so Prometheus' scrape really fails. That the services export these names is
-checked against real runs elsewhere (test_observability_metrics.py,
+names and with the metric names the services export (stigma-api's and the
+zigflow-worker's pending gauges, stigma-orchestrator's ``stigma_callback_deliveries_total``);
+"down" is a real endpoint stopped, so Prometheus' scrape really fails. That the services
+export these names is checked against real runs elsewhere (test_observability_metrics.py,
 test_observability_dashboards.py).
 
 The measured delivery and resolution times are printed (``-s``) and recorded in
@@ -194,7 +194,9 @@ def alertmanager_config(webhook_url: str) -> dict[str, Any]:
 class Received:
     alerts: list[ReceivedAlert] = field(default_factory=list)
 
-    def first(self, alertname: str, status: str, *, after: float) -> ReceivedAlert | None:
+    def first(
+        self, alertname: str, status: str, *, after: float, job: str | None = None
+    ) -> ReceivedAlert | None:
         return next(
             (
                 a
@@ -202,15 +204,19 @@ class Received:
                 if a.labels.get("alertname") == alertname
                 and a.status == status
                 and a.received_at >= after
+                and (job is None or a.labels.get("job") == job)
             ),
             None,
         )
 
-    async def wait(self, alertname: str, status: str, *, after: float, within: float) -> float:
-        """Seconds from ``after`` until the receiver got ``alertname`` in ``status``."""
+    async def wait(
+        self, alertname: str, status: str, *, after: float, within: float, job: str | None = None
+    ) -> float:
+        """Seconds from ``after`` until the receiver got ``alertname`` (for ``job``, if
+        given) in ``status``."""
 
         async def arrived() -> bool:
-            return self.first(alertname, status, after=after) is not None
+            return self.first(alertname, status, after=after, job=job) is not None
 
         try:
             await eventually(arrived, within=within, every=0.05)
@@ -219,7 +225,7 @@ class Received:
             raise AssertionError(
                 f"{alertname} {status} not received within {within:.0f}s; received: {seen}"
             ) from None
-        got = self.first(alertname, status, after=after)
+        got = self.first(alertname, status, after=after, job=job)
         assert got is not None
         return got.received_at - after
 
@@ -228,6 +234,7 @@ class Received:
 class Rig:
     received: Received
     api: Exported
+    callers: Exported
     orchestrator: Exported
     worker: Endpoint
 
@@ -237,11 +244,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     received = Received()
     sink = AlertSink(host="127.0.0.1", port=free_port(), on_alert=received.alerts.append)
     api = Exported()
+    callers = Exported()
     orchestrator = Exported(
         deliveries={"completed": Ramp(2.0), "error": Ramp(4.0), "stale": Ramp(1.0)}
     )
     endpoints = {
         "stigma-api": Endpoint(api),
+        "zigflow-worker": Endpoint(callers),
         "stigma-orchestrator": Endpoint(orchestrator),
         "ai-worker": Endpoint(Exported()),
     }
@@ -262,7 +271,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 alertmanager=manager.address,
             ),
         ):
-            yield Rig(received, api, orchestrator, endpoints["ai-worker"])
+            yield Rig(received, api, callers, orchestrator, endpoints["ai-worker"])
     finally:
         for endpoint in endpoints.values():
             endpoint.stop()
@@ -284,8 +293,10 @@ async def test_every_silence_and_failure_alert_reaches_the_webhook_and_resolves(
     timings: list[tuple[str, float, float]] = []
     received = rig.received
 
-    async def fires(alert: str, since: float, extra: float = 0.0) -> float:
-        return await received.wait(alert, "firing", after=since, within=_for(alert) + extra + SLACK)
+    async def fires(alert: str, since: float, extra: float = 0.0, job: str | None = None) -> float:
+        return await received.wait(
+            alert, "firing", after=since, within=_for(alert) + extra + SLACK, job=job
+        )
 
     async def worker_outage() -> tuple[float, float]:
         """ai-worker's endpoint down until ServiceDown arrives, then up until it resolves."""
@@ -321,21 +332,31 @@ async def test_every_silence_and_failure_alert_reaches_the_webhook_and_resolves(
     timings.append(("CallbackDeliveriesFailing", failing, failing_ok))
     timings.append(("StaleCallbacksRising", stale, stale_ok))
 
-    # The gauge was absent since t0 (and unrelated ServiceDown of ai-worker did not hide it).
-    absent = await fires("PendingCallsGaugeAbsent", t0)
-    # stigma-api reads visibility (every scrape sees a fresh read): one call pending for
-    # 10 s already.
+    # Both exporters' gauges were absent since t0 (and unrelated ServiceDown of ai-worker
+    # did not hide them).
+    exporters = ("stigma-api", "zigflow-worker")
+    absent = {job: await fires("PendingCallsGaugeAbsent", t0, job=job) for job in exporters}
+    # The callers' exporter reads visibility: nothing pending in callers (every scrape sees
+    # a fresh read); stigma-api reads one call pending for 10 s already.
     t_read = time.time()
+    rig.callers.gauges.update(
+        {
+            "zigflow_pending_agent_calls": 0.0,
+            "zigflow_oldest_pending_agent_call_age_seconds": 0.0,
+            "zigflow_pending_agent_calls_last_read_timestamp_seconds": time.time,
+        }
+    )
     reading: dict[str, float | Callable[[], float]] = {
         "stigma_pending_agent_calls": 1.0,
         "stigma_oldest_pending_agent_call_age_seconds": 10.0,
         "stigma_pending_agent_calls_last_read_timestamp_seconds": time.time,
     }
     rig.api.gauges.update(reading)
-    absent_ok = await received.wait(
-        "PendingCallsGaugeAbsent", "resolved", after=t_read, within=SLACK
-    )
-    timings.append(("PendingCallsGaugeAbsent", absent, absent_ok))
+    for job in exporters:
+        absent_ok = await received.wait(
+            "PendingCallsGaugeAbsent", "resolved", after=t_read, within=SLACK, job=job
+        )
+        timings.append((f"PendingCallsGaugeAbsent ({job})", absent[job], absent_ok))
 
     # The call's age (10 s, threshold 5 s) fires AgentCallPendingTooLong once read.
     pending = await fires("AgentCallPendingTooLong", t_read)
@@ -361,9 +382,9 @@ async def test_every_silence_and_failure_alert_reaches_the_webhook_and_resolves(
     )
     timings.append(("PendingCallsGaugeStale", gauge_stale, gauge_fresh))
 
-    print("\nalert                          delivered (s)  resolved (s)")
+    print("\nalert                                    delivered (s)  resolved (s)")
     for name, fired, resolved in timings:
-        print(f"{name:<30} {fired:>13.1f} {resolved:>13.1f}")
+        print(f"{name:<40} {fired:>13.1f} {resolved:>13.1f}")
 
     for alert in received.alerts:
         url = alert.annotations["runbook_url"]
