@@ -47,10 +47,17 @@ class Telemetry:
         return self.metrics.runtime
 
     def grpc_server_interceptors(self) -> list[Any]:
-        """OpenTelemetry's grpc.aio server interceptor (spans continue the caller's trace)."""
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+        """OpenTelemetry's grpc.aio server interceptor (spans continue the caller's trace).
 
-        return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+        Health checks are left out: they are probes, not work (one span per probe would
+        drown the traces), and the interceptor breaks the streaming Health/Watch, which
+        grpcio-health-checking writes through the context instead of yielding: every
+        client balancing over replicas with health checks (the zigflow-worker's channel)
+        saw each stigma-api as unhealthy."""
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+
+        no_probes = filters.negate(filters.health_check())
+        return [aio_server_interceptor(filter_=no_probes)]  # type: ignore[no-untyped-call]
 
     def grpc_client_interceptors(self) -> list[Any]:
         """OpenTelemetry's grpc.aio client interceptors (they send ``traceparent``)."""
