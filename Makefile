@@ -65,11 +65,11 @@ NO_TRACES := $(if $(filter 0 false no,$(TRACES)),--no-traces)
 
 .PHONY: demo
 demo: install ## Start Temporal, the four services and Phoenix, run examples/hello-agent.yaml, print the output and a link to its trace, stop; TRACES=0 without Phoenix
-	$(RUN) devstack demo $(NO_TRACES)
+	$(RUN) devstack $(if $(REPLICAS),--replicas $(REPLICAS)) demo $(NO_TRACES)
 
 .PHONY: up
-up: install ## Start the stack in the background (state in .state/); Temporal UI on :8233, traces (Phoenix) on :6006; PROMETHEUS=1 adds Prometheus on :9090; TRACES=0 without Phoenix
-	$(RUN) devstack up $(if $(PROMETHEUS),--prometheus) $(NO_TRACES)
+up: install ## Start the stack in the background (state in .state/); Temporal UI on :8233, traces (Phoenix) on :6006; PROMETHEUS=1 adds Prometheus on :9090; TRACES=0 without Phoenix; REPLICAS=2 (or stigma-api=2,...) runs more instances
+	$(RUN) devstack $(if $(REPLICAS),--replicas $(REPLICAS)) up $(if $(PROMETHEUS),--prometheus) $(NO_TRACES)
 
 .PHONY: down
 down: install ## Stop the stack started by make up

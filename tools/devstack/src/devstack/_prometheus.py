@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def prometheus_config(
-    targets: Mapping[str, str],
+    targets: Mapping[str, str | Sequence[str]],
     *,
     rule_files: Sequence[Path] = RULE_FILES,
     scrape_interval: str = "5s",
@@ -31,7 +31,8 @@ def prometheus_config(
 ) -> dict[str, Any]:
     """The local-process variant of prometheus/prometheus.local.yml: one job per target
     (job name = service name, ``temporal`` for the server), the repository's alert rules,
-    and the Alertmanager (``host:port``) to send alerts to, if any."""
+    and the Alertmanager (``host:port``) to send alerts to, if any. A job's targets are
+    one ``host:port`` or a list of them (a service's replicas)."""
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
@@ -39,7 +40,10 @@ def prometheus_config(
     if alertmanager is not None:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     config["scrape_configs"] = [
-        {"job_name": job, "static_configs": [{"targets": [target]}]}
+        {
+            "job_name": job,
+            "static_configs": [{"targets": [target] if isinstance(target, str) else list(target)}],
+        }
         for job, target in targets.items()
     ]
     return config
@@ -68,7 +72,7 @@ class LocalPrometheus(Startable):
         self,
         *,
         state_dir: Path,
-        targets: Mapping[str, str],
+        targets: Mapping[str, str | Sequence[str]],
         port: int | None = None,
         scrape_interval: str = "5s",
         rule_files: Sequence[Path] | None = None,

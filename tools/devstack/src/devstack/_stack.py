@@ -80,6 +80,16 @@ class StackConfig:
     principals: Sequence[ApiPrincipal] = ()
     """More callers of stigma-api to make API keys for (tests: other tenants), beside
     ``zigflow-worker`` and ``operator``."""
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    """Instances per service name (default 1). The first instance keeps the service's name,
+    the others are ``<name>-2``, ``<name>-3``...; each is its own process with its own
+    /metrics port, and each stigma-api its own gRPC port, which the zigflow-worker reaches
+    by client-side load balancing over all of them."""
+
+
+def instance_names(service: str, replicas: int) -> list[str]:
+    """The process names of a service's instances: ``stigma-api``, ``stigma-api-2``..."""
+    return [service if i == 1 else f"{service}-{i}" for i in range(1, replicas + 1)]
 
 
 def callback_keys_file(state_dir: Path) -> Path:
@@ -105,20 +115,39 @@ class LocalStack(Startable):
             metrics_port=config.temporal_metrics_port,
             headless=config.headless,
         )
+        self.instances: dict[str, str] = {
+            instance: name
+            for name in SERVICES
+            for instance in instance_names(name, max(1, config.replicas.get(name, 1)))
+        }
+        """Process name -> service name, in start order."""
         self.stigma_port = config.stigma_port or free_port()
+        self.stigma_ports = {
+            instance: self.stigma_port if instance == "stigma-api" else free_port()
+            for instance, name in self.instances.items()
+            if name == "stigma-api"
+        }
         self.callback_keys_file = callback_keys_file(config.state_dir)
         # The keys themselves, for tests that sign their own tokens.
         self.callback_keys = self.callback_keys_file.read_text().strip()
         self.api_keys = StackKeys(config.state_dir, [*STACK_PRINCIPALS, *config.principals])
         self.metrics_ports = {
-            name: config.metrics_ports.get(name) or free_port() for name in SERVICES
+            instance: config.metrics_ports.get(instance) or free_port()
+            for instance in self.instances
         }
-        self.services = {name: self._process(name) for name in SERVICES}
+        self.services = {instance: self._process(instance) for instance in self.instances}
         self._client: Client | None = None
 
     @property
     def stigma_address(self) -> str:
+        """The first stigma-api's ``host:port``."""
         return f"127.0.0.1:{self.stigma_port}"
+
+    @property
+    def stigma_target(self) -> str:
+        """Every stigma-api instance, as the zigflow-worker's ZIGFLOW_STIGMA_ADDRESS names
+        them (one ``host:port``, or a list it balances over)."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.stigma_ports.values())
 
     @property
     def client(self) -> Client:
@@ -126,20 +155,26 @@ class LocalStack(Startable):
             raise RuntimeError("the stack is not started")
         return self._client
 
-    def env_for(self, name: str) -> dict[str, str]:
+    def env_for(self, instance: str) -> dict[str, str]:
+        """The environment of one instance (a service name is its first instance)."""
+        name = self.instances[instance]
         env = {
             "TEMPORAL_ADDRESS": self.temporal.address,
             "TEMPORAL_NAMESPACE": "default",
             "CALLBACK_KEYS_FILE": str(self.callback_keys_file),
             "PYTHONUNBUFFERED": "1",
-            "STIGMA_API_LISTEN_ADDRESS": self.stigma_address,
+            "STIGMA_API_LISTEN_ADDRESS": (
+                f"127.0.0.1:{self.stigma_ports[instance]}"
+                if name == "stigma-api"
+                else self.stigma_address
+            ),
             "STIGMA_API_API_KEYS_FILE": str(self.api_keys.server_file),
-            "ZIGFLOW_STIGMA_ADDRESS": self.stigma_address,
+            "ZIGFLOW_STIGMA_ADDRESS": self.stigma_target,
             "ZIGFLOW_STIGMA_API_KEY_FILE": str(self.api_keys.key_file("zigflow-worker")),
             "ZIGFLOW_WORKFLOWS_DIR": str(self.config.workflows_dir),
         }
         prefix = ENV_PREFIXES[name]
-        env[f"{prefix}METRICS_PORT"] = str(self.metrics_ports[name])
+        env[f"{prefix}METRICS_PORT"] = str(self.metrics_ports[instance])
         env[f"{prefix}METRICS_HOST"] = "127.0.0.1"
         if name == "zigflow-worker":
             env["ZIGFLOW_EGRESS_ALLOW"] = LOCAL_ZIGFLOW_EGRESS_ALLOW
@@ -148,32 +183,39 @@ class LocalStack(Startable):
         return env
 
     def metrics_targets(self) -> dict[str, str]:
-        """``host:port`` of every /metrics endpoint, Temporal's own included."""
+        """``host:port`` of every instance's /metrics endpoint, Temporal's own included."""
         targets = {name: f"127.0.0.1:{port}" for name, port in self.metrics_ports.items()}
         targets["temporal"] = f"127.0.0.1:{self.temporal.metrics_port}"
         return targets
 
-    def _process(self, name: str) -> ServiceProcess:
-        module, _ = SERVICES[name]
+    def scrape_jobs(self) -> dict[str, list[str]]:
+        """Prometheus' jobs: one per service (its instances' targets) and ``temporal``."""
+        jobs: dict[str, list[str]] = {}
+        for instance, target in self.metrics_targets().items():
+            jobs.setdefault(self.instances.get(instance, instance), []).append(target)
+        return jobs
+
+    def _process(self, instance: str) -> ServiceProcess:
+        module, _ = SERVICES[self.instances[instance]]
         return ServiceProcess(
-            name=name,
+            name=instance,
             argv=[sys.executable, "-m", module],
-            env=self.env_for(name),
-            log_file=self.config.state_dir / "logs" / f"{name}.log",
+            env=self.env_for(instance),
+            log_file=self.config.state_dir / "logs" / f"{instance}.log",
         )
 
     async def start(self) -> None:
         await self.temporal.start()
         self._client = await Client.connect(self.temporal.address)
-        await asyncio.gather(*(self.start_service(name) for name in SERVICES))
+        await asyncio.gather(*(self.start_service(instance) for instance in self.instances))
 
     async def start_service(self, name: str, *, ready_within: float = 60.0) -> None:
-        """(Re)start one service and wait until it really serves."""
+        """(Re)start one instance (a service name is its first) and wait until it serves."""
         process = self.services[name]
         if process.running:
             raise RuntimeError(f"{name} is already running")
         await process.start()
-        _, task_queue = SERVICES[name]
+        _, task_queue = SERVICES[self.instances[name]]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ready_within
         while not await self._ready(name, process, task_queue):
@@ -184,7 +226,7 @@ class LocalStack(Startable):
 
     async def _ready(self, name: str, process: ServiceProcess, task_queue: str | None) -> bool:
         if task_queue is None:
-            return await self._serving()
+            return await self._serving(f"127.0.0.1:{self.stigma_ports[name]}")
         response = await self.client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=self.client.namespace,
@@ -209,13 +251,13 @@ class LocalStack(Startable):
         """A channel to stigma-api that calls as ``principal`` (an API key of this stack),
         over the zigflow-worker's transport settings. Use it as an async context manager."""
         return stigma_channel(
-            self.stigma_address,
+            self.stigma_target,
             self.stigma_tls(),
             credentials=self.api_keys.credentials(principal),
         )
 
-    async def _serving(self) -> bool:
-        async with stigma_channel(self.stigma_address, self.stigma_tls()) as channel:
+    async def _serving(self, address: str) -> bool:
+        async with stigma_channel(address, self.stigma_tls()) as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=""), timeout=1
@@ -232,6 +274,6 @@ class LocalStack(Startable):
 
     async def stop(self) -> None:
         # Callers first (zigflow), then Stigma, then Temporal: nothing is cut mid-request.
-        for name in reversed(SERVICES):
-            await self.services[name].stop()
+        for instance in reversed(self.instances):
+            await self.services[instance].stop()
         await self.temporal.stop()

@@ -81,6 +81,11 @@ class TemporalDevServer(Startable):
             # unchanged (only a power loss can drop the last commits); every write is faster.
             "--sqlite-pragma", "journal_mode=wal",
             "--sqlite-pragma", "synchronous=normal",
+            # One partition per task queue: DescribeTaskQueue (the readiness check: is this
+            # process among the pollers?) reads one partition only, and with replicas a
+            # worker's polls could all land on others. One server has no use for more.
+            "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
         ]  # fmt: skip
         for name, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{name}={kind}"]

@@ -22,7 +22,7 @@ from temporalio.client import WorkflowFailureError
 from devstack._phoenix import DEFAULT_GRPC_PORT, DEFAULT_PORT, LocalPhoenix
 from devstack._private import open_private, private_dir, write_private
 from devstack._prometheus import LocalPrometheus
-from devstack._stack import REPO_ROOT, LocalStack, StackConfig, fixed_metrics_ports
+from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_metrics_ports
 from devstack._steps import print_steps
 from devstack._tracing import configured_endpoint, demo_trace, tracing_disabled
 from service_kit import exit_process
@@ -35,10 +35,35 @@ DEMO_WORKFLOW = REPO_ROOT / "examples" / "hello-agent.yaml"
 DEFAULT_INPUT = '{"topic": "a durable token handshake", "requester": "make demo"}'
 
 
+def replicas(spec: str) -> dict[str, int]:
+    """``--replicas``: ``N`` for every service, or ``SERVICE=N,...``."""
+    spec = spec.strip()
+    if spec.isdigit():
+        return dict.fromkeys(SERVICES, _count("--replicas", spec))
+    counts: dict[str, int] = {}
+    for part in spec.split(","):
+        name, equals, count = part.strip().partition("=")
+        if not equals or name not in SERVICES:
+            raise SystemExit(
+                f"devstack: --replicas {part.strip()!r}: expected N or SERVICE=N with SERVICE "
+                f"one of {', '.join(SERVICES)}"
+            )
+        counts[name] = _count(f"--replicas {name}", count)
+    return counts
+
+
+def _count(what: str, value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 16:
+        raise SystemExit(f"devstack: {what}: {value!r} is not a whole number from 1 to 16")
+    return int(value)
+
+
 def _config(args: argparse.Namespace, viewer: LocalPhoenix | None) -> StackConfig:
-    # Fixed, so that prometheus/prometheus.local.yml and bookmarks keep working.
+    # Fixed, so that prometheus/prometheus.local.yml and bookmarks keep working (the first
+    # instance of each service; further replicas take free ports, shown in the banner).
     ports = fixed_metrics_ports(args.metrics_base_port)
     return StackConfig(
+        replicas=replicas(args.replicas),
         state_dir=args.state_dir,
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
@@ -179,7 +204,7 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.prometheus:
             prometheus = LocalPrometheus(
                 state_dir=args.state_dir / "prometheus",
-                targets=stack.metrics_targets(),
+                targets=stack.scrape_jobs(),
                 port=args.prometheus_port,
             )
             await extra.enter_async_context(prometheus)
@@ -209,7 +234,7 @@ def _up(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "devstack.cli", "--state-dir", str(state)]
     for flag in (
         "temporal_port", "ui_port", "stigma_port", "metrics_base_port", "prometheus_port",
-        "phoenix_port", "phoenix_grpc_port",
+        "phoenix_port", "phoenix_grpc_port", "replicas",
     ):  # fmt: skip
         if (value := getattr(args, flag)) is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
@@ -280,6 +305,13 @@ def parser() -> argparse.ArgumentParser:
         "on this port and the next four",
     )
     parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument(
+        "--replicas",
+        default="1",
+        help="instances per service: N for every service, or SERVICE=N,... for some "
+        "(e.g. stigma-api=2,zigflow-worker=2); the zigflow-worker balances over every "
+        "stigma-api (REPLICAS=2 make up)",
+    )
     parser.add_argument(
         "--phoenix-port", type=int, default=DEFAULT_PORT, help="the trace viewer's UI"
     )
