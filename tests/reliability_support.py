@@ -31,6 +31,7 @@ async def own_stack(
     state: Path,
     *,
     service_env: Mapping[str, Mapping[str, str]] = {},
+    replicas: Mapping[str, int] = {},
 ) -> AsyncIterator[LocalStack]:
     """A stack of its own for tests that kill or restart things (the session one stays whole)."""
     workflows = stage_workflows(state)
@@ -39,7 +40,13 @@ async def own_stack(
     }
     for name, values in service_env.items():
         env.setdefault(name, {}).update(values)
-    config = StackConfig(state_dir=state, workflows_dir=workflows, headless=True, service_env=env)
+    config = StackConfig(
+        state_dir=state,
+        workflows_dir=workflows,
+        headless=True,
+        service_env=env,
+        replicas=replicas,
+    )
     async with LocalStack(config) as running:
         yield running
 
