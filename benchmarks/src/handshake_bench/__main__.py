@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 
 from devstack import REPO_ROOT, LocalStack, StackConfig
-from handshake_bench import ack_auth, agent_loop, report, scenarios
+from handshake_bench import ack_auth, agent_loop, replicas, report, scenarios
 from handshake_bench.activities import BenchActivities, RpcCounter
 from service_kit import exit_process
 from stigma.agent.v1 import agent_pb2_grpc
@@ -68,6 +68,9 @@ async def measure(quick: bool) -> dict[str, Any]:
             # scenarios after it, and weigh on their CPU-per-call and throughput figures.
             print("measuring what authentication and the checks cost the ACK ...", flush=True)
             auth = await ack_auth.measure(stack, idp, quick=quick)
+    # A stack of its own (two instances of each service), after the first one has stopped.
+    print("measuring throughput with 1 and 2 instances of each service ...", flush=True)
+    scaling = await replicas.scaling(quick=quick)
     return {
         "mode": "quick" if quick else "full",
         "duration_s": round(time.monotonic() - started, 1),
@@ -81,6 +84,7 @@ async def measure(quick: bool) -> dict[str, Any]:
         "pending_2000": pending if pending["calls"] == 2000 else None,
         "alternatives": alternatives,
         "agent_step_overhead_ms": loop,
+        "replicas": scaling,
     }
 
 

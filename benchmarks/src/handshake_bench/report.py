@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from handshake_bench import ack_auth
+from handshake_bench import ack_auth, replicas
 
 GOALS = {
     "delivery p99 at 100 concurrent < 100 ms":
@@ -55,6 +55,8 @@ def table(results: dict[str, Any]) -> str:
                 f"{name} {ms}" for name, ms in cpu[side].items() if name != "total" and ms >= 0.05
             )
             lines.append(f"  CPU per call, {side:<9} {cpu[side]['total']} ms ({shares})")
+    if "replicas" in results:
+        lines += replicas.report_lines(results["replicas"])
     pending = results["pending"]
     lines.append(
         f"{pending['calls']} pending         zigflow RSS {pending['zigflow_rss_idle_mb']} ->"
