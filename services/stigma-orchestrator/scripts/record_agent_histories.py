@@ -7,8 +7,8 @@ through a zigflow caller, and writes the history of the ``AgentExecutionWorkflow
 ``redelivered``, of the ``RedeliverCallbackWorkflow`` run; for ``continued_as_new``, of each
 run of the chain, ``continued_as_new_<n>.json``) to ``tests/histories/``. The stack's agent
 runs continue as new after 200 history events, so a 40-step agent makes a chain of three.
-Pass scenario names to record only those (the ``rev1_*`` and ``before_0011_*`` histories are
-never re-recorded: they stand for runs opened before those revisions).
+Pass scenario names to record only those (the ``rev1_*``, ``rev2_*`` and ``before_0011_*``
+histories are never re-recorded: they stand for runs opened before those revisions).
 Re-record only when the workflow's commands change on purpose: a history that no longer
 replays means runs started before the change would break after a deploy.
 """
@@ -173,6 +173,7 @@ async def continued_as_new(client: Client) -> None:
         "maxSteps": 40,
     }
     _, agent = await _call(client, "continued_as_new", "agent-real", payload)
+    await agent.result()  # the chain's last run has closed too (it follows the chain)
     runs = [e.run_id async for e in client.list_workflows(f"WorkflowId = '{agent.id}'")]
     # list_workflows lists the newest first; number the chain from its first run.
     for number, run_id in enumerate(reversed(runs), 1):

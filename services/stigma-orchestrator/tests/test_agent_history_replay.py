@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -72,9 +73,59 @@ MODEL_CALL = MODEL_REQUEST_ACTIVITIES[0]
 TOOL_CALL = "agent__stigma__toolset__stigma__call_tool"
 
 
-def _rev2(history: WorkflowHistory) -> None:
-    assert _revision(history) == 2
+def _loop_revision(history: WorkflowHistory) -> int:
+    """The revision of a run of Pydantic AI's loop (2 or later): no agent_step activity."""
     assert AGENT_STEP_ACTIVITY not in _scheduled(history)
+    revision = _revision(history)
+    assert revision >= 2
+    if revision >= 3 and _keeper_ran(history):
+        _keepers_settled(history)
+    return revision
+
+
+def _rev2(history: WorkflowHistory) -> None:
+    assert _loop_revision(history) == 2
+
+
+def _rev3(history: WorkflowHistory) -> None:
+    assert _loop_revision(history) == 3
+
+
+def _keepers_settled(history: WorkflowHistory) -> None:
+    """Revision 3: every keep-alive activity has ended (its end recorded) before the run
+    closes, so no keep-alive event can land in the workflow task that closes it."""
+    closed = len(history.events) - 1
+    ends = (
+        EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    )
+    scheduled = [
+        event.event_id
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name
+        == KEEP_CALLER_ALIVE_ACTIVITY
+    ]
+    ended = {
+        _scheduled_id(event)
+        for event in history.events[:closed]
+        if event.event_type in ends and _scheduled_id(event) in scheduled
+    }
+    assert ended == set(scheduled), f"keep-alives {scheduled}, ended before close: {ended}"
+
+
+def _scheduled_id(event: Any) -> int:
+    for attributes in (
+        "activity_task_canceled_event_attributes",
+        "activity_task_completed_event_attributes",
+        "activity_task_failed_event_attributes",
+        "activity_task_timed_out_event_attributes",
+    ):
+        if event.HasField(attributes):
+            return int(getattr(event, attributes).scheduled_event_id)
+    return -1
 
 
 def _signals(history: WorkflowHistory) -> list[str]:
@@ -100,14 +151,14 @@ def _completed(history: WorkflowHistory) -> None:
 
 
 def _completed_with_tools(history: WorkflowHistory) -> None:
-    _rev2(history)
+    _loop_revision(history)
     assert _scheduled(history) == [MODEL_CALL, TOOL_CALL, MODEL_CALL, TOOL_CALL, MODEL_CALL]
     assert _phase(history) == "COMPLETED"
     assert not _pending_published(history)
 
 
 def _tools_and_approval(history: WorkflowHistory) -> None:
-    _rev2(history)
+    _loop_revision(history)
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in _kinds(history)
     assert _pending_published(history)  # StigmaPendingApprovals while it waited
     assert TOOL_CALL not in _scheduled(history)  # the call was rejected, never run
@@ -115,30 +166,40 @@ def _tools_and_approval(history: WorkflowHistory) -> None:
 
 
 def _budget_exceeded(history: WorkflowHistory) -> None:
-    _rev2(history)
+    _loop_revision(history)
     status = _status(history)
     assert (status["phase"], status["error_type"]) == ("FAILED", AGENT_BUDGET_EXCEEDED_ERROR)
 
 
 def _continued(history: WorkflowHistory) -> None:
-    _rev2(history)
+    _loop_revision(history)
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW in _kinds(history)
 
 
 def _continued_last(history: WorkflowHistory) -> None:
-    _rev2(history)
+    _loop_revision(history)
     started = history.events[0].workflow_execution_started_event_attributes
     (run,) = DataConverter.default.payload_converter.from_payloads(list(started.input.payloads))
     assert run["resume"]["continuations"] >= 2
     assert _phase(history) == "COMPLETED"
 
 
-def _rev2_of(check: Callable[[WorkflowHistory], None]) -> Callable[[WorkflowHistory], None]:
+def _of(
+    revision: Callable[[WorkflowHistory], None], check: Callable[[WorkflowHistory], None]
+) -> Callable[[WorkflowHistory], None]:
     def checked(history: WorkflowHistory) -> None:
-        _rev2(history)
+        revision(history)
         check(history)
 
     return checked
+
+
+def _rev2_of(check: Callable[[WorkflowHistory], None]) -> Callable[[WorkflowHistory], None]:
+    return _of(_rev2, check)
+
+
+def _rev3_of(check: Callable[[WorkflowHistory], None]) -> Callable[[WorkflowHistory], None]:
+    return _of(_rev3, check)
 
 
 def _rev1_completed(history: WorkflowHistory) -> None:
@@ -208,17 +269,30 @@ SCENARIOS: dict[str, Callable[[WorkflowHistory], None]] = {
     "rev1_cancelled_by_caller": _cancelled_by_caller,
     "rev1_reattached": _reattached,
     "redelivered": _redelivered,
-    # Revision 2: Pydantic AI's loop, model and tool calls as activities (ADR 0012).
-    "completed": _completed_with_tools,
-    "failed": _rev2_of(_failed),
-    "long_with_keepalive": _rev2_of(_long_with_keepalive),
-    "cancelled_by_caller": _rev2_of(_cancelled_by_caller),
-    "reattached": _rev2_of(_reattached),
-    "tools_and_approval": _tools_and_approval,
-    "budget_exceeded": _budget_exceeded,
-    "continued_as_new_1": _continued,
-    "continued_as_new_2": _continued,
-    "continued_as_new_3": _continued_last,
+    # Revision 2: Pydantic AI's loop, model and tool calls as activities (ADR 0012), kept
+    # since revision 3: never re-recorded.
+    "rev2_completed": _rev2_of(_completed_with_tools),
+    "rev2_failed": _rev2_of(_failed),
+    "rev2_long_with_keepalive": _rev2_of(_long_with_keepalive),
+    "rev2_cancelled_by_caller": _rev2_of(_cancelled_by_caller),
+    "rev2_reattached": _rev2_of(_reattached),
+    "rev2_redelivered": _redelivered,
+    "rev2_tools_and_approval": _rev2_of(_tools_and_approval),
+    "rev2_budget_exceeded": _rev2_of(_budget_exceeded),
+    "rev2_continued_as_new_1": _rev2_of(_continued),
+    "rev2_continued_as_new_2": _rev2_of(_continued),
+    "rev2_continued_as_new_3": _rev2_of(_continued_last),
+    # Revision 3: keep-alives settle before the run closes (AGENT_WORKFLOW_REVISION).
+    "completed": _rev3_of(_completed_with_tools),
+    "failed": _rev3_of(_failed),
+    "long_with_keepalive": _rev3_of(_long_with_keepalive),
+    "cancelled_by_caller": _rev3_of(_cancelled_by_caller),
+    "reattached": _rev3_of(_reattached),
+    "tools_and_approval": _rev3_of(_tools_and_approval),
+    "budget_exceeded": _rev3_of(_budget_exceeded),
+    "continued_as_new_1": _rev3_of(_continued),
+    "continued_as_new_2": _rev3_of(_continued),
+    "continued_as_new_3": _rev3_of(_continued_last),
 }
 
 
@@ -229,7 +303,7 @@ def test_every_scenario_has_a_recorded_history() -> None:
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_recording_exercises_its_scenario(scenario: str) -> None:
     history = _history(scenario)
-    if scenario != "redelivered":
+    if not scenario.endswith("redelivered"):
         assert _workflow_type(history) == AGENT_WORKFLOW
     SCENARIOS[scenario](history)
 
@@ -259,14 +333,14 @@ async def test_a_changed_command_fails_the_replay() -> None:
 async def test_a_changed_revision_2_command_fails_the_replay() -> None:
     # Proves the revision-2 histories guard the agent loop too: the recorded tool call
     # becomes a call of another tool's activity.
-    recorded = json.loads(RECORDED["completed"])
+    recorded = json.loads(RECORDED["rev2_completed"])
     for event in recorded["events"]:
         if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
             activity_type = event["activityTaskScheduledEventAttributes"]["activityType"]
             if activity_type["name"] == TOOL_CALL:
                 activity_type["name"] = "agent__stigma__mcp_server__mcp-other__call_tool"
                 break
-    history = _history("completed", json.dumps(recorded))
+    history = _history("rev2_completed", json.dumps(recorded))
 
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
 

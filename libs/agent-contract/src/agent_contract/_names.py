@@ -50,7 +50,10 @@ MODEL_REQUEST_ACTIVITIES = ("agent__stigma__model_request", "agent__stigma__mode
 # The agent workflow's behaviour revision stigma-api starts new runs with:
 #   1: the pending-call search attributes wait for the caller's first beat (docs/adr/0011).
 #   2: the agent loop runs on Pydantic AI: model and tool calls as activities (docs/adr/0012).
-AGENT_WORKFLOW_REVISION = 2
+#   3: after delivering, the run waits for its keep-alive activities to settle before it
+#      closes: a keep-alive event arriving in the run's last workflow task made Temporal
+#      reject that task, and the delivery (a local activity) ran a second time.
+AGENT_WORKFLOW_REVISION = 3
 PENDING_CALLBACKS_ATTRIBUTE = "StigmaPendingCallbacks"  # Int: callbacks not yet delivered
 PENDING_SINCE_ATTRIBUTE = "StigmaPendingSince"  # Datetime: when the oldest of them attached
 # Int: tool calls of the run that wait for an operator's approval (stigmactl approvals).

@@ -171,6 +171,9 @@ class AgentExecutionWorkflow:
         # attach; keeping that lets them replay. The revision rides in the input, so unlike
         # workflow.patched it costs no marker and no TemporalChangeVersion visibility write.
         self._pending_after_first_beat = run.revision >= 1
+        # Revision 3: a cancelled keep-alive resolves only once Temporal has recorded its
+        # end, and the run waits for that after delivering (see AGENT_WORKFLOW_REVISION).
+        self._keepers_settle = run.revision >= 3
         if resume is not None:
             self._options = resume.options
             self._status.usage = resume.usage
@@ -257,6 +260,12 @@ class AgentExecutionWorkflow:
             if attached.keeper is not None:
                 attached.keeper.cancel()
         await self._deliver_all(caller_cancelled=self._caller_cancelled and not cancelled_here)
+        if self._keepers_settle:
+            # The delivery's marker is recorded now, in a workflow task that does not close
+            # the run; the keep-alives' ends come in before the one that does.
+            keepers = [cb.keeper for cb in self._callbacks if cb.keeper is not None]
+            if keepers:
+                await asyncio.wait(keepers)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
 
@@ -507,6 +516,11 @@ class AgentExecutionWorkflow:
                 heartbeat_timeout=timedelta(milliseconds=self._options.keeper_heartbeat_ms),
                 retry_policy=KEEPER_RETRY,
                 result_type=CallerVerdict,
+                cancellation_type=(
+                    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                    if self._keepers_settle
+                    else workflow.ActivityCancellationType.TRY_CANCEL
+                ),
             )
         except (ActivityError, asyncio.CancelledError):
             return
