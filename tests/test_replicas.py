@@ -43,7 +43,11 @@ async def replicated(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
                 "STIGMA_ORCHESTRATOR_GRACEFUL_SHUTDOWN": "PT5S",
             },
             "ai-worker": {"AI_WORKER_GRACEFUL_SHUTDOWN": "PT5S"},
-            "zigflow-worker": {"ZIGFLOW_GRACEFUL_SHUTDOWN": "PT5S"},
+            # The default slots (own_stack's single slot serialises 300 StartAgent calls).
+            "zigflow-worker": {
+                "ZIGFLOW_GRACEFUL_SHUTDOWN": "PT5S",
+                "ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": "100",
+            },
             "stigma-api": {"STIGMA_API_GRACEFUL_SHUTDOWN": "PT5S"},
         },
     ) as stack:
@@ -87,6 +91,16 @@ def _outcome_matches(n: int, outcome: Any) -> bool:
     )
 
 
+def _described(outcome: Any) -> str:
+    """An outcome with its chain of causes (a failure's repr names none)."""
+    parts = [repr(outcome)]
+    cause = getattr(outcome, "cause", None)
+    while cause is not None:
+        parts.append(f"{type(cause).__name__}({cause}; type={getattr(cause, 'type', None)})")
+        cause = getattr(cause, "cause", None)
+    return " <- ".join(parts)
+
+
 async def _count(client: Client, query: str) -> int:
     return (await client.count_workflows(query)).count
 
@@ -118,7 +132,7 @@ async def test_300_calls_survive_a_kill_and_a_rolling_restart_of_every_service(
         *(
             start_dsl(
                 client,
-                "reliability-call",
+                "replica-call",
                 {"input": f"replica {n}", "parameters": _parameters(n)},
                 workflow_id=f"replica-{tag}-{n:03d}",
             )
@@ -161,7 +175,7 @@ async def test_300_calls_survive_a_kill_and_a_rolling_restart_of_every_service(
     )
     took = time.monotonic() - started
 
-    wrong = [(n, o) for n, o in enumerate(outcomes) if not _outcome_matches(n, o)]
+    wrong = [(n, _described(o)) for n, o in enumerate(outcomes) if not _outcome_matches(n, o)]
     runs = Counter(
         [
             execution.id.removeprefix("agent-").split("/")[0]
