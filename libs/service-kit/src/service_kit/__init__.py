@@ -13,6 +13,11 @@ from service_kit._metrics import LATENCY_BUCKETS, Metrics
 from service_kit._settings import ServiceSettings, SettingsLoadError, load_settings
 from service_kit._telemetry import Telemetry
 from service_kit._temporal import TemporalConnectionError, connect_temporal, temporal_namespace
+from service_kit._versioning import (
+    DeploymentVersion,
+    become_current_if_first,
+    current_build_id,
+)
 from service_kit._visibility import (
     PendingGaugeNames,
     PendingGauges,
@@ -25,6 +30,7 @@ from service_kit._visibility import (
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "DeploymentVersion",
     "Metrics",
     "PendingGaugeNames",
     "PendingGauges",
@@ -36,8 +42,10 @@ __all__ = [
     "SettingsLoadError",
     "Telemetry",
     "TemporalConnectionError",
+    "become_current_if_first",
     "configure_logging",
     "connect_temporal",
+    "current_build_id",
     "ensure_search_attributes",
     "exit_process",
     "load_settings",

@@ -16,6 +16,12 @@ class OrchestratorSettings(ServiceSettings):
         env_prefix="STIGMA_ORCHESTRATOR_", extra="ignore", frozen=True
     )
 
+    build_id: str = ""
+    """Worker Versioning: this build's id (a release or image tag). Set, the worker joins
+    version ``deployment_name``/``build_id`` and agent runs are pinned to the build they
+    started on (docs/adr/0019, docs/scaling.md); empty, versioning is off."""
+    deployment_name: str = "stigma-orchestrator"
+    """The worker deployment the build belongs to (one per service)."""
     max_concurrent_activities: int = 5000
     """Activities at once. Each pending call holds one cheap keep-alive coroutine, so this
     bounds how many agent calls one process can keep alive."""

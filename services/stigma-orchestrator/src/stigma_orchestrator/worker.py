@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
@@ -7,7 +8,13 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agent_contract import ORCHESTRATOR_TASK_QUEUE
-from service_kit import Telemetry, connect_temporal, wait_for_shutdown
+from service_kit import (
+    DeploymentVersion,
+    Telemetry,
+    become_current_if_first,
+    connect_temporal,
+    wait_for_shutdown,
+)
 from stigma_agent import (
     ActivityOptions,
     ModelRegistry,
@@ -79,6 +86,7 @@ async def serve(settings: OrchestratorSettings) -> None:
         )
         await ensure_search_attributes(client)
         callbacks = CallbackActivities(client, metrics=OrchestratorMetrics(telemetry.registry))
+        version = DeploymentVersion(settings.deployment_name, settings.build_id)
         worker = Worker(
             client,
             task_queue=ORCHESTRATOR_TASK_QUEUE,
@@ -93,7 +101,13 @@ async def serve(settings: OrchestratorSettings) -> None:
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             graceful_shutdown_timeout=settings.graceful_shutdown,
             sticky_queue_schedule_to_start_timeout=settings.sticky_queue_timeout,
+            deployment_config=version.worker_config(),
         )
         async with worker:
-            logger.info("stigma-orchestrator polling %s", ORCHESTRATOR_TASK_QUEUE)
-            await wait_for_shutdown()
+            logger.info("stigma-orchestrator polling %s (%s)", ORCHESTRATOR_TASK_QUEUE, version)
+            # Beside the wait, not before it: SIGTERM must drain the worker at any moment.
+            adopting = asyncio.create_task(become_current_if_first(client, version))
+            try:
+                await wait_for_shutdown()
+            finally:
+                adopting.cancel()

@@ -57,6 +57,13 @@ class ZigflowSettings(ServiceSettings, DefinitionSettings):
     )
     """A file holding the keys (same format), readable by its owner only (refused at
     start-up otherwise)."""
+    build_id: str = ""
+    """Worker Versioning: this build's id (a release, or a tag of the definitions it
+    serves). Set, the worker joins version ``deployment_name``/``build_id`` and each run is
+    pinned to the build it started on, with the definitions and interpreter of that build
+    (docs/adr/0019, docs/scaling.md); empty, versioning is off."""
+    deployment_name: str = "zigflow-worker"
+    """The worker deployment the build belongs to."""
     max_concurrent_activities: int = 100
     """Activity slots. A pending agent call holds none, so this can stay small."""
     max_cached_workflows: int = 100

@@ -15,10 +15,12 @@ from agent_contract import (
 )
 from callback_token import CallbackSigner
 from service_kit import (
+    DeploymentVersion,
     PendingGauges,
     PendingReader,
     SettingsLoadError,
     Telemetry,
+    become_current_if_first,
     connect_temporal,
     ensure_search_attributes,
     wait_for_shutdown,
@@ -108,6 +110,7 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
                     registry=telemetry.registry,
                 ),
             )
+            version = DeploymentVersion(settings.deployment_name, settings.build_id)
             policy = settings.egress_policy
             logger.info("egress policy of call: http / call: grpc: %s", policy.describe())
             http_calls = HttpCallActivities(policy=policy)
@@ -128,15 +131,20 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
                         max_concurrent_activities=settings.max_concurrent_activities,
                         max_cached_workflows=settings.max_cached_workflows,
                         graceful_shutdown_timeout=settings.graceful_shutdown,
+                        deployment_config=version.worker_config(),
                     )
                     await workers.enter_async_context(worker)
                     logger.info(
-                        "zigflow-worker polling %s with workflows: %s",
+                        "zigflow-worker polling %s (%s) with workflows: %s",
                         queue,
+                        version,
                         ", ".join(cls.document.workflow_type for cls in classes),
                     )
                 reading = asyncio.create_task(reader.run())
+                # Beside the wait, not before it: SIGTERM must drain the worker at any moment.
+                adopting = asyncio.create_task(become_current_if_first(client, version))
                 try:
                     await wait_for_shutdown()
                 finally:
                     reading.cancel()
+                    adopting.cancel()

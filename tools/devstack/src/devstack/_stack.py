@@ -72,7 +72,8 @@ class StackConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for every service."""
     service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    """Extra environment per service name."""
+    """Extra environment per service name (every instance), and per instance name (e.g.
+    ``zigflow-worker-2``: on top of its service's)."""
     metrics_ports: Mapping[str, int] = field(default_factory=dict)
     """Fixed /metrics port per service name (default: free ones, kept across restarts)."""
     temporal_metrics_port: int | None = None
@@ -180,6 +181,8 @@ class LocalStack(Startable):
             env["ZIGFLOW_EGRESS_ALLOW"] = LOCAL_ZIGFLOW_EGRESS_ALLOW
         env.update(self.config.env)
         env.update(self.config.service_env.get(name, {}))
+        if instance != name:
+            env.update(self.config.service_env.get(instance, {}))
         return env
 
     def metrics_targets(self) -> dict[str, str]:
