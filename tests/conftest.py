@@ -50,6 +50,7 @@ PROCESSES_ONLY: dict[str, str] = {
     "test_reliability_hostile.py": "restarts service processes with other settings",
     "test_reliability_liveness.py": "stops service processes mid-run",
     "test_replicas.py": "runs two instances of each service as processes and kills some",
+    "test_versioning.py": "runs two builds of two services as processes, one stopped mid-test",
     "test_reliability_tls.py": "restarts stigma-api processes with TLS files from the host",
     "test_token_secrecy.py": "reads the services' log files under the stack's state dir",
     "test_observability_logs.py": (
