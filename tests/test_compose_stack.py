@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -45,9 +46,30 @@ RUNNABLE = [
 ]  # fmt: skip
 # Scraped in compose.yaml but not runnable offline (their images cannot be pulled here).
 OFFLINE_MISSING_JOBS = {"otel-collector", "tempo", "grafana"}
-# Host ports, each moved to a free one (STIGMA_API_PORTS: a range of one port).
-PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "STIGMA_API_PORTS", "PROMETHEUS_PORT")
+# Every project service runs this many replicas (`docker compose up --scale`).
+REPLICAS = 2
+# Host ports, each moved to a free one (STIGMA_API_PORTS: a range, one port per replica).
+PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "PROMETHEUS_PORT")
 PORTS_UNUSED = ("ALERTMANAGER_PORT", "ALERT_SINK_PORT")
+
+
+def _free_range(count: int) -> str:
+    """``first-last``: ``count`` consecutive free ports (stigma-api's replicas' host ports)."""
+    for _ in range(50):
+        first = free_port()
+        ports = range(first, first + count)
+        if all(_bindable(port) for port in ports):
+            return f"{first}-{first + count - 1}"
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -63,13 +85,21 @@ class ComposeStack:
         return done.stdout
 
     def health(self, service: str) -> str:
-        container = self.compose("ps", "-q", service).strip()
-        if not container:
+        """The health of the service's containers ("healthy" only when all of them are)."""
+        containers = self.compose("ps", "-q", service).split()
+        if not containers:
             return "absent"
-        return subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Health.Status}}", container],
+        states = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Health.Status}}", *containers],
             capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+        ).stdout.split()  # fmt: skip
+        for state in ("unhealthy", "starting"):
+            if state in states:
+                return state
+        return "healthy"
+
+    def containers(self, service: str) -> int:
+        return len(self.compose("ps", "-q", service).split())
 
     def prometheus(self, path: str, **params: str) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -94,13 +124,15 @@ async def compose_stack() -> AsyncIterator[ComposeStack]:
     env["LOADGEN_RATE"] = "2"
     for name in (*PORTS, *PORTS_UNUSED):
         env[name] = str(free_port())
+    env["STIGMA_API_PORTS"] = _free_range(REPLICAS)
     stack = ComposeStack(env)
     try:
         await asyncio.to_thread(stack.compose, "up", "-d", "--no-build", "--no-deps", "temporal")
         await eventually(lambda: all_healthy(stack, ["temporal"]), within=90, every=1)
         rest = [s for s in RUNNABLE if s != "temporal"]
-        await asyncio.to_thread(stack.compose, "up", "-d", "--no-build", "--no-deps", *rest)
-        await eventually(lambda: all_healthy(stack, RUNNABLE), within=150, every=1)
+        scale = [f"--scale={service}={REPLICAS}" for service in PROJECT_SERVICES]
+        await asyncio.to_thread(stack.compose, "up", "-d", "--no-build", "--no-deps", *scale, *rest)
+        await eventually(lambda: all_healthy(stack, RUNNABLE), within=240, every=1)
         yield stack
     finally:
         await asyncio.to_thread(stack.compose, "down", "-v", "--remove-orphans", "-t", "15")
@@ -111,6 +143,35 @@ async def test_services_start_from_compose_and_turn_healthy(compose_stack: Compo
     for service in RUNNABLE:
         assert config["services"][service].get("healthcheck", {}).get("test"), service
     assert await all_healthy(compose_stack, RUNNABLE)
+
+
+async def test_every_project_service_runs_scaled_and_calls_reach_every_stigma_api(
+    compose_stack: ComposeStack,
+) -> None:
+    """`--scale` for the four services: every replica healthy and scraped, and the
+    zigflow-worker's calls (from the load generator) balanced over both stigma-api replicas
+    (dns:///stigma-api:50051, round robin)."""
+    for service in PROJECT_SERVICES:
+        assert compose_stack.containers(service) == REPLICAS, service
+
+    async def every_replica_scraped_and_called() -> bool:
+        targets = await asyncio.to_thread(compose_stack.prometheus, "/api/v1/targets")
+        for service in PROJECT_SERVICES:
+            up = [
+                t
+                for t in targets["activeTargets"]
+                if t["labels"]["job"] == service and t["health"] == "up"
+            ]
+            if len(up) != REPLICAS:
+                return False
+        calls = await asyncio.to_thread(
+            compose_stack.prometheus,
+            "/api/v1/query",
+            query='sum by (instance) (stigma_start_agent_requests_total{job="stigma-api"})',
+        )
+        return len([r for r in calls["result"] if float(r["value"][1]) > 0]) == REPLICAS
+
+    await eventually(every_replica_scraped_and_called, within=120, every=2)
 
 
 async def test_prometheus_scrapes_every_target_and_has_the_rules_and_alertmanager(
