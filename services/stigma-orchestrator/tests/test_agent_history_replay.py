@@ -73,12 +73,17 @@ MODEL_CALL = MODEL_REQUEST_ACTIVITIES[0]
 TOOL_CALL = "agent__stigma__toolset__stigma__call_tool"
 
 
+CONTINUED_AS_NEW = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+
 def _loop_revision(history: WorkflowHistory) -> int:
     """The revision of a run of Pydantic AI's loop (2 or later): no agent_step activity."""
     assert AGENT_STEP_ACTIVITY not in _scheduled(history)
     revision = _revision(history)
     assert revision >= 2
-    if revision >= 3 and _keeper_ran(history):
+    closed_by = history.events[-1].event_type
+    # A hand-over (continue-as-new) delivers nothing and does not wait for its keep-alives.
+    if revision >= 3 and _keeper_ran(history) and closed_by != CONTINUED_AS_NEW:
         _keepers_settled(history)
     return revision
 

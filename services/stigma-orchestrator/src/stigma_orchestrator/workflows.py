@@ -334,7 +334,12 @@ class AgentExecutionWorkflow:
         keepers = [cb.keeper for cb in self._callbacks if cb.keeper is not None]
         for keeper in keepers:
             keeper.cancel()
-        if keepers:
+        if keepers and self._keepers_settle:
+            # A hand-over delivers nothing, so it need not wait for the keep-alives' ends
+            # (each comes with its activity's next heartbeat, seconds later): one turn of
+            # the loop lets them send their cancel requests with the hand-over.
+            await asyncio.sleep(0)
+        elif keepers:
             await asyncio.wait(keepers)
         await workflow.wait_condition(workflow.all_handlers_finished)
         resume = ResumeState(
