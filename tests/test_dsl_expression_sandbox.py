@@ -184,4 +184,10 @@ async def test_a_runaway_expression_fails_its_task_and_spares_the_other_workflow
     assert code == 0, process.tail()
     assert stopped < GRACE_SECONDS
     assert children
-    assert not [child for child in children if child.is_running()]
+
+    # The expression processes end with the worker: each is told to stop as the worker
+    # exits, and on a loaded host the last may still be exiting at that moment.
+    async def none_left() -> bool:
+        return not [child for child in children if child.is_running()]
+
+    await eventually(none_left, within=2)
