@@ -23,6 +23,7 @@ from temporalio.api.workflowservice.v1 import (
     SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import LocalStack
 from service_kit import current_build_id
@@ -82,19 +83,37 @@ async def versioned(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
 
 
 async def _make_current(client: Client, deployment: str, build_id: str) -> None:
-    """What ``temporal worker deployment set-current-version`` does."""
-    described = await client.workflow_service.describe_worker_deployment(
-        DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
-    )
-    await client.workflow_service.set_worker_deployment_current_version(
-        SetWorkerDeploymentCurrentVersionRequest(
-            namespace=client.namespace,
-            deployment_name=deployment,
-            build_id=build_id,
-            conflict_token=described.conflict_token,
-            identity="test operator",
-        )
-    )
+    """What ``temporal worker deployment set-current-version`` does, retried as an operator
+    would when a worker changed the deployment in between (its own first-version check,
+    a version registering): the conflict token then no longer matches. The server also
+    rate-limits these calls per deployment: spaced, like service_kit's own."""
+    pause = 1.0
+    for _ in range(20):
+        try:
+            described = await client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(
+                    namespace=client.namespace, deployment_name=deployment
+                )
+            )
+            await client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=deployment,
+                    build_id=build_id,
+                    conflict_token=described.conflict_token,
+                    identity="test operator",
+                )
+            )
+            return
+        except RPCError as err:
+            if err.status not in (
+                RPCStatusCode.FAILED_PRECONDITION,
+                RPCStatusCode.RESOURCE_EXHAUSTED,
+            ):
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)
+    raise AssertionError(f"{deployment}: {build_id} could not be made current")
 
 
 async def _builds(handle: WorkflowHandle[Any, Any]) -> set[str]:
