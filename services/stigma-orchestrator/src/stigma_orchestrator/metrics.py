@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service_kit import LATENCY_BUCKETS
 
@@ -32,6 +32,13 @@ class OrchestratorMetrics:
             "stigma_caller_heartbeats",
             "Heartbeats sent to callers' pending activities, by result",
             ["result"],
+            registry=registry,
+        )
+        self.kept_callers = Gauge(
+            "stigma_kept_callers",
+            "Pending callers a keeper activity of this process beats, by shard (revision-4 "
+            "runs; docs/adr/0020)",
+            ["shard"],
             registry=registry,
         )
         for outcome in DELIVERY_OUTCOMES:

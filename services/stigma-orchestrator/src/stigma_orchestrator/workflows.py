@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         AGENT_WORKFLOW,
         AI_TASK_QUEUE,
         ATTACH_CALLBACK_SIGNAL,
+        CALLER_REPORT_SIGNAL,
         DECIDE_TOOL_CALL_UPDATE,
         DELIVER_CALLBACK_ACTIVITY,
         KEEP_CALLER_ALIVE_ACTIVITY,
@@ -35,12 +36,15 @@ with workflow.unsafe.imports_passed_through():
         CallbackRef,
         CallbackState,
         CallbackStatus,
+        CallerProgress,
+        CallerReport,
         CallerVerdict,
         CarriedCallback,
         DeliveryOutcome,
         DeliveryRequest,
         ExecutionStatus,
         KeepAliveRequest,
+        KeptCaller,
         Phase,
         ResumeState,
         RunOptions,
@@ -51,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from stigma_agent import StigmaAgent, dump_conversation
     from stigma_orchestrator.agent_loop import AgentLoop, BudgetExceeded, ContinueAsNew
-    from stigma_orchestrator.visibility import pending_publisher, record_end
+    from stigma_orchestrator.visibility import KeeperPublisher, pending_publisher, record_end
 
 DEFAULT_MAX_STEPS = 32
 STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
@@ -174,6 +178,10 @@ class AgentExecutionWorkflow:
         # Revision 3: a cancelled keep-alive resolves only once Temporal has recorded its
         # end, and the run waits for that after delivering (see AGENT_WORKFLOW_REVISION).
         self._keepers_settle = run.revision >= 3
+        # Revision 4: no keep-alive activity per call; the shard's keeper beats the callers
+        # the run publishes, and signals back what they answer (docs/adr/0020).
+        self._batch_kept = run.revision >= 4
+        self._keeper_memo = KeeperPublisher(run.execution_id)
         if resume is not None:
             self._options = resume.options
             self._status.usage = resume.usage
@@ -218,6 +226,21 @@ class AgentExecutionWorkflow:
     def attach_callback(self, callback: CallbackRef) -> None:
         """A retried caller attempt re-attaches its new token to this same run."""
         self._attach(callback)
+
+    @workflow.signal(name=CALLER_REPORT_SIGNAL)
+    def caller_report(self, report: CallerReport) -> None:
+        """The keeper's word on one caller: it asked to cancel, or its attempt is gone."""
+        for attached in self._callbacks:
+            if attached.ref.fingerprint != report.fingerprint:
+                continue
+            if attached.state is not CallbackState.PENDING:
+                return  # delivered or delivering already: the report comes too late
+            if report.verdict is CallerVerdict.CANCEL_REQUESTED:
+                self._caller_cancelled = True
+            elif report.verdict is CallerVerdict.STALE:
+                attached.state = CallbackState.STALE
+                self._publish_pending()
+            return
 
     @workflow.run
     async def run(self, run: AgentRunInput) -> ExecutionStatus:
@@ -512,6 +535,8 @@ class AgentExecutionWorkflow:
             self._publish_pending()
             return
         self._publish_pending()
+        if self._batch_kept:
+            return  # published: the keeper of the run's shard takes it from here
         try:
             verdict: CallerVerdict = await workflow.execute_activity(
                 KEEP_CALLER_ALIVE_ACTIVITY,
@@ -594,11 +619,29 @@ class AgentExecutionWorkflow:
                 and cb.attached_at is not None
             ]
         )
+        self._publish_kept()
+
+    def _publish_kept(self) -> None:
+        """Revision 4: the callers the keeper beats, and what they are shown."""
+        if not self._batch_kept:
+            return
+        usage = self._status.usage
+        self._keeper_memo.publish(
+            [KeptCaller.of(cb.ref) for cb in self._callbacks if cb.visible and cb.state.waiting],
+            CallerProgress(
+                execution_id=self._status.execution_id,
+                phase=self._status.phase.value,
+                steps=usage.steps,
+                tool_calls=usage.tool_calls,
+                waiting_for_approval=len(self._loop.pending) if self._loop else 0,
+            ),
+        )
 
     # -- status ----------------------------------------------------------------
 
     def _touch(self) -> None:
         self._status.updated_at = _iso(workflow.now())
+        self._publish_kept()
 
     def _set_phase(self, phase: Phase) -> None:
         self._status.phase = phase
