@@ -23,9 +23,10 @@ class OrchestratorSettings(ServiceSettings):
     deployment_name: str = "stigma-orchestrator"
     """The worker deployment the build belongs to (one per service)."""
     max_concurrent_activities: int = 5000
-    """Activities at once: deliveries, one keeper per shard, and (runs opened before
-    revision 4 only) one keep-alive per pending call. Pending calls of revision-4 runs hold
-    no slot (docs/adr/0020)."""
+    """Activities at once on the main queue: redeliveries to late caller attempts and (runs
+    opened before revision 4 only) one keep-alive per pending call. A run's own deliveries
+    are local activities; pending calls of revision-4 runs hold no slot, and the keepers
+    have a queue and slots of their own (docs/adr/0020)."""
     max_concurrent_workflow_tasks: int = 100
     """Workflow tasks processed at once."""
     graceful_shutdown: timedelta = timedelta(seconds=10)

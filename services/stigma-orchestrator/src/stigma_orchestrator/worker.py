@@ -33,6 +33,7 @@ from stigma_orchestrator.visibility import ensure_search_attributes
 from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
 
 logger = logging.getLogger(__name__)
+KEEPER_SLOTS = 64
 
 # The sandbox still forbids non-deterministic calls (datetime.now, random, I/O) inside the
 # workflow, but no longer re-imports every module the workflow file uses for each new run:
@@ -117,8 +118,9 @@ async def serve(settings: OrchestratorSettings) -> None:
             workflows=[CallerKeeperWorkflow],
             workflow_runner=SANDBOX,
             activities=[keeper.keep_callers],
-            # A process may run every shard's keeper (one per shard at most, by its id).
-            max_concurrent_activities=settings.keeper_shards,
+            # A process may run every shard's keeper, of the old and the new shard count
+            # while it changes: cheap coroutines, so room for all of them.
+            max_concurrent_activities=max(KEEPER_SLOTS, 2 * settings.keeper_shards),
             graceful_shutdown_timeout=settings.graceful_shutdown,
         )
         async with worker, keepers:
