@@ -29,6 +29,21 @@ ORCHESTRATOR_SLOTS = 100
 # The server RPCs of pending calls are counted over a minute: every caller is beaten three
 # times in it (60 s heartbeat timeout), and the keeper lists its shard twice.
 RPC_WINDOW_S = 60.0
+# What keeps a pending call alive on Stigma's side: the keeper's beats, its checks and
+# progress reads, its listings, its reports to runs, and the failures of orphaned callers.
+# The agent's own model call beats the ai-worker's activity (RecordActivityTaskHeartbeat,
+# once a second for a prompt cancel): that is the agent running, counted apart.
+# The RPCs clients send, not the server's calls between its own services.
+FRONTEND = 'service_name="frontend"'
+CALLER_LIVENESS_RPCS = frozenset(
+    {
+        "RecordActivityTaskHeartbeatById",
+        "DescribeWorkflowExecution",
+        "ListWorkflowExecutions",
+        "SignalWorkflowExecution",
+        "RespondActivityTaskFailedById",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -313,7 +328,7 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     # which the growth between the waves shows.
     first_wave = n // 4
     await _hold(client, first_wave)
-    quarter_zig = probes.usage(zig_pid)
+    quarter_zig, quarter_orch = probes.usage(zig_pid), probes.usage(orch_pid)
     await _hold(client, n - first_wave, already=first_wave)
     server = f"http://{targets['temporal']}/metrics"
     zigflow = f"http://{targets['zigflow-worker']}/metrics"
@@ -325,6 +340,9 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
             await probes.scrape(server),
             "service_requests",
             'operation="RecordActivityTaskHeartbeat"',
+            # What clients sent: the dev server also counts the frontend's calls to its
+            # history service under the same name (service_name="history").
+            'service_name="frontend"',
         )
         return caller, every
 
@@ -349,11 +367,28 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     used.append(await slots_used())
     caller_after, every_after = await counters()
     busy_zig, busy_orch = probes.usage(zig_pid), probes.usage(orch_pid)
-    # Every RPC the server answers in a minute of n pending calls (beats, checks, listings,
-    # describes, pollers' long polls): caller liveness included.
-    rpcs_before = probes.total(await probes.scrape(server), "service_requests")
+    # Every RPC the server answers in a minute of n pending calls, by operation.
+    rpcs_before = probes.by_label(
+        await probes.scrape(server), "service_requests", "operation", FRONTEND
+    )
+    keeper_before = probes.by_label(
+        await probes.scrape(orchestrator), "stigma_keeper_rpcs_total", "rpc"
+    )
     await asyncio.sleep(RPC_WINDOW_S)
-    rpcs_after = probes.total(await probes.scrape(server), "service_requests")
+    rpcs_after = probes.by_label(
+        await probes.scrape(server), "service_requests", "operation", FRONTEND
+    )
+    keeper_after = probes.by_label(
+        await probes.scrape(orchestrator), "stigma_keeper_rpcs_total", "rpc"
+    )
+    keeper_per_call_min = {
+        rpc: (count - keeper_before.get(rpc, 0.0)) / n / (RPC_WINDOW_S / 60)
+        for rpc, count in keeper_after.items()
+    }
+    per_call_min = {
+        op: (count - rpcs_before.get(op, 0.0)) / n / (RPC_WINDOW_S / 60)
+        for op, count in rpcs_after.items()
+    }
     churn = await start_agents() - started_before - n
     return {
         "calls": n,
@@ -374,10 +409,23 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
         "orchestrator_slots": ORCHESTRATOR_SLOTS,
         "orchestrator_rss_idle_mb": round(idle_orch.rss_bytes / 2**20, 1),
         "orchestrator_rss_pending_mb": round(busy_orch.rss_bytes / 2**20, 1),
-        "orchestrator_rss_limit_mb": round((1.2 * idle_orch.rss_bytes + 10 * 1024 * n) / 2**20, 1),
-        "server_rpcs_per_call_per_min": round(
-            (rpcs_after - rpcs_before) / n / (RPC_WINDOW_S / 60), 2
+        "orchestrator_rss_quarter_mb": round(quarter_orch.rss_bytes / 2**20, 1),
+        "orchestrator_kb_per_call_past_quarter": round(
+            (busy_orch.rss_bytes - quarter_orch.rss_bytes) / 1024 / (n - first_wave), 2
         ),
+        "orchestrator_rss_limit_mb": round((1.2 * idle_orch.rss_bytes + 10 * 1024 * n) / 2**20, 1),
+        "server_rpcs_per_call_per_min": round(sum(per_call_min.values()), 2),
+        "caller_liveness_rpcs_per_call_per_min": round(
+            sum(v for op, v in per_call_min.items() if op in CALLER_LIVENESS_RPCS), 2
+        ),
+        "step_heartbeat_rpcs_per_call_per_min": round(
+            per_call_min.get("RecordActivityTaskHeartbeat", 0.0), 2
+        ),
+        "keeper_rpcs_per_call_per_min": round(sum(keeper_per_call_min.values()), 2),
+        "keeper_rpcs_by_kind": {rpc: round(v, 3) for rpc, v in sorted(keeper_per_call_min.items())},
+        "rpcs_per_call_per_min": {
+            op: round(v, 3) for op, v in sorted(per_call_min.items()) if v >= 0.005
+        },
         "caller_attempts_beyond_first": int(churn),
         "heartbeat_rps": round((caller_after - caller_before) / sizes.window, 1),
         "server_heartbeat_rpcs_per_s": round((every_after - every_before) / sizes.window, 1),

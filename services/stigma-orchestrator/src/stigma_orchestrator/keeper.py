@@ -178,9 +178,14 @@ class CallerKeeper:
             query = NEW_KEPT_CALLERS_QUERY.format(
                 lo=state.lo, hi=state.hi, since=state.listed_since.isoformat()
             )
+        self._count_rpc("list")
+        seen = 0
         async for execution in self._untraced.list_workflows(
             query, page_size=LIST_PAGE, rpc_timeout=RPC_TIMEOUT
         ):
+            seen += 1
+            if seen % LIST_PAGE == 0:
+                self._count_rpc("list")  # the next page
             callers, progress = await _published(execution)
             for caller in callers:
                 listed.add(caller.fingerprint)
@@ -202,6 +207,7 @@ class CallerKeeper:
         query = ORPHANED_CALLERS_QUERY.format(
             lo=state.lo, hi=state.hi, since=state.orphans_since.isoformat()
         )
+        self._count_rpc("list")
         async for execution in self._untraced.list_workflows(
             query, page_size=LIST_PAGE, rpc_timeout=RPC_TIMEOUT
         ):
@@ -216,7 +222,9 @@ class CallerKeeper:
     async def _fail_orphan(self, caller: KeptCaller, execution_id: str, how: str) -> None:
         with log_context(execution_id=execution_id, token_fp=caller.fingerprint):
             try:
+                self._count_rpc("check")
                 handle = await self._callers.checked(caller)
+                self._count_rpc("fail")
                 if await fail_orphaned(handle, execution_id, how):
                     self._count_delivery("failed")
             except (CallerGone, CallerRefused) as err:
@@ -256,6 +264,7 @@ class CallerKeeper:
     async def _beat_checked(self, kept: _Kept) -> bool:
         caller = kept.caller
         if kept.handle is None:
+            self._count_rpc("check")
             try:
                 kept.handle = await self._callers.checked(caller)
             except CallerRefused as err:
@@ -268,6 +277,7 @@ class CallerKeeper:
                 logger.warning("could not check the caller (%s); will retry", err.status)
                 return True
         details = await self._details(kept)
+        self._count_rpc("heartbeat")
         try:
             await kept.handle.heartbeat(details)
             self._count_heartbeat("ok")
@@ -292,6 +302,7 @@ class CallerKeeper:
         if kept.progress.steps != kept.partial_at_step:
             kept.partial = {}  # a step ended since: that partial output is over
         if kept.beats % self._progress_every == 0 and not Phase(kept.progress.phase).terminal:
+            self._count_rpc("progress")
             kept.partial = await running_step(self._untraced, kept.execution_id)
             kept.partial_at_step = kept.progress.steps
         return asdict(kept.progress) | kept.partial
@@ -306,6 +317,7 @@ class CallerKeeper:
         return False
 
     async def _still_pending(self, kept: _Kept) -> bool:
+        self._count_rpc("describe")
         try:
             description = await self._untraced.get_workflow_handle(kept.execution_id).describe(
                 rpc_timeout=RPC_TIMEOUT
@@ -321,6 +333,7 @@ class CallerKeeper:
 
     async def _report(self, kept: _Kept, verdict: CallerVerdict) -> bool:
         """Tell the run (its latest run: a continuation holds the caller now)."""
+        self._count_rpc("signal")
         try:
             await self._untraced.get_workflow_handle(kept.execution_id).signal(
                 CALLER_REPORT_SIGNAL,
@@ -338,6 +351,10 @@ class CallerKeeper:
     def _gauge(self, shard: KeeperShard, count: int) -> None:
         if self._metrics is not None:
             self._metrics.kept_callers.labels(f"{shard.index}/{shard.count}").set(count)
+
+    def _count_rpc(self, rpc: str) -> None:
+        if self._metrics is not None:
+            self._metrics.keeper_rpcs.labels(rpc).inc()
 
     def _count_delivery(self, outcome: str) -> None:
         if self._metrics is not None:

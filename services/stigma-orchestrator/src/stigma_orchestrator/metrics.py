@@ -8,6 +8,7 @@ from service_kit import LATENCY_BUCKETS
 
 DELIVERY_OUTCOMES = ("completed", "failed", "cancelled", "stale", "refused", "error")
 HEARTBEAT_RESULTS = ("ok", "cancel_requested", "gone", "error")
+KEEPER_RPCS = ("heartbeat", "check", "progress", "list", "describe", "signal", "fail")
 
 
 class OrchestratorMetrics:
@@ -41,6 +42,17 @@ class OrchestratorMetrics:
             ["shard"],
             registry=registry,
         )
+        self.keeper_rpcs = Counter(
+            "stigma_keeper_rpcs",
+            "Temporal RPCs the caller keepers of this process made, by kind: heartbeat (a "
+            "caller's beat), check and progress (DescribeWorkflowExecution of a new caller, "
+            "of a run's streaming step), list (a page of a listing), describe (a run whose "
+            "caller is gone), signal (a report to a run), fail (an orphaned caller)",
+            ["rpc"],
+            registry=registry,
+        )
+        for rpc in KEEPER_RPCS:
+            self.keeper_rpcs.labels(rpc)
         for outcome in DELIVERY_OUTCOMES:
             self.deliveries.labels(outcome)
         for result in HEARTBEAT_RESULTS:

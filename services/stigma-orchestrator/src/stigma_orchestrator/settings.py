@@ -28,6 +28,10 @@ class OrchestratorSettings(ServiceSettings):
     are local activities; pending calls of revision-4 runs hold no slot, and the keepers
     have a queue and slots of their own (docs/adr/0020)."""
     max_concurrent_workflow_tasks: int = 100
+    max_cached_workflows: int = Field(default=250, ge=0)
+    """Agent runs kept in memory between their workflow tasks (about 240 KB each). A run
+    past it is replayed from its history at its next task (a step's end): a pending call
+    whose agent thinks for minutes costs no memory while it waits (docs/performance.md)."""
     """Workflow tasks processed at once."""
     graceful_shutdown: timedelta = timedelta(seconds=10)
     """How long activities may take to finish after SIGTERM."""
@@ -55,10 +59,11 @@ class OrchestratorSettings(ServiceSettings):
     one sweep of being published (a third of its heartbeat timeout after it attached), a
     terminated run's callers are failed within about one sweep. Keep it under a third of
     the shortest caller heartbeat timeout. The whole shard is listed every 30 s."""
-    caller_progress_every: int = Field(default=4, ge=1)
+    caller_progress_every: int = Field(default=6, ge=1)
     """Every how many beats a caller's heartbeat re-reads the partial output of its agent's
-    streaming model call (one DescribeWorkflowExecution): 4 keeps a pending call at 3.75
-    RPCs a minute with a 60 s caller heartbeat timeout."""
+    streaming model call (one DescribeWorkflowExecution each): 6 keeps a pending call under
+    4 RPCs a minute with a 60 s caller heartbeat timeout (3.2 beats and 0.54 reads); 1
+    shows the caller every beat's partial output, at 6.5."""
     max_output_bytes: int = Field(default=512 * 1024, ge=1024, le=1536 * 1024)
     """Largest agent output (plus, for runs opened before revision 2, step messages) of one
     run. Temporal refuses payloads over 2 MB; a run that would exceed this fails with

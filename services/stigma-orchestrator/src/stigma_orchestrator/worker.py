@@ -108,6 +108,7 @@ async def serve(settings: OrchestratorSettings) -> None:
             ],
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            max_cached_workflows=settings.max_cached_workflows,
             graceful_shutdown_timeout=settings.graceful_shutdown,
             sticky_queue_schedule_to_start_timeout=settings.sticky_queue_timeout,
             deployment_config=version.worker_config(),
