@@ -24,6 +24,10 @@ from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 BENCH_WORKFLOW = "bench-call"
 WARM_UP_CALLS = 100
 CALLER_BEAT_S = 60 / 3  # the default caller heartbeat timeout, over three
+# The zigflow-worker's activity slots while calls are held: a pending call holds none of
+# them (slots_used shows it), and 50 let the StartAgent calls of thousands of calls go out
+# side by side (one slot took an hour for 10,000 on two cores).
+PENDING_ZIGFLOW_SLOTS = 50
 # Issue 14's orchestrator: 100 activity slots, against far more pending calls.
 ORCHESTRATOR_SLOTS = 100
 # The server RPCs of pending calls are counted over a minute: every caller is beaten three
@@ -304,7 +308,7 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     """N agent calls pending at once: what they cost the zigflow-worker and the orchestrator."""
     client = stack.client
     n = sizes.pending_calls
-    await _restart_zigflow(stack, 1)
+    await _restart_zigflow(stack, PENDING_ZIGFLOW_SLOTS)
     await _restart_orchestrator(stack, ORCHESTRATOR_SLOTS)
     # Idle means warmed up: a fresh process makes its one-time allocations (imports, jq and
     # protobuf caches, gRPC buffers) on its first calls, which are not a pending call's cost.
@@ -392,7 +396,7 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     churn = await start_agents() - started_before - n
     return {
         "calls": n,
-        "zigflow_slots": 1,
+        "zigflow_slots": PENDING_ZIGFLOW_SLOTS,
         "slots_used": max(used),
         "zigflow_rss_idle_mb": round(idle_zig.rss_bytes / 2**20, 1),
         "zigflow_rss_pending_mb": round(busy_zig.rss_bytes / 2**20, 1),
