@@ -20,6 +20,7 @@ from agent_contract import (
     AGENT_CANCELLED_ERROR,
     AGENT_FAILED_ERROR,
     AGENT_OUTPUT_TOO_LARGE_ERROR,
+    PENDING_CALLBACKS_QUERY,
     REDELIVER_WORKFLOW,
     Phase,
 )
@@ -76,6 +77,39 @@ async def test_terminated_agent_fails_its_caller_within_the_heartbeat_timeout(
     assert failure.non_retryable
     assert f"agent execution {agent.id} was closed by Temporal (TERMINATED)" in failure.message
     assert waited < FAST_HEARTBEAT + 3.0, f"the caller waited {waited:.1f}s"
+
+
+async def test_a_terminated_agent_past_its_first_beat_is_failed_by_its_keeper(
+    client: Client,
+) -> None:
+    # Once the run has published its caller (past the first beat), the shard's keeper finds
+    # the run closed without delivering and fails the caller itself, within about a sweep:
+    # on the caller's first attempt, before its heartbeat timeout could expire and a retried
+    # attempt learn it from stigma-api.
+    caller = await start_dsl(
+        client, "reliability-fast", {"input": "orphaned late", "parameters": LONG_AGENT}
+    )
+    agent = await _agent_step_running(client, caller.id)
+
+    async def published() -> bool:
+        query = f"{PENDING_CALLBACKS_QUERY} AND WorkflowId = '{agent.id}'"
+        return (await client.count_workflows(query)).count == 1
+
+    await eventually(published, within=20)
+    terminated = time.monotonic()
+    await agent.terminate(reason="an operator pulled the plug")
+    with pytest.raises(WorkflowFailureError) as caught:
+        await caller.result()
+    waited = time.monotonic() - terminated
+
+    failure = _agent_error(caught)
+    assert failure.type == AGENT_FAILED_ERROR
+    assert f"agent execution {agent.id} was closed by Temporal (TERMINATED)" in failure.message
+    # One attempt, failed by the keeper: no heartbeat timeout, no retry.
+    (started,) = await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started.activity_task_started_event_attributes.attempt == 1
+    assert len(await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)) == 1
+    assert waited < FAST_HEARTBEAT, f"the caller waited {waited:.1f}s"
 
 
 async def test_the_keeper_beats_a_slow_beat_caller_with_its_progress_and_no_activity_of_its_own(
