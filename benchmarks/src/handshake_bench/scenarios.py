@@ -25,9 +25,11 @@ BENCH_WORKFLOW = "bench-call"
 WARM_UP_CALLS = 100
 CALLER_BEAT_S = 60 / 3  # the default caller heartbeat timeout, over three
 # The zigflow-worker's activity slots while calls are held: a pending call holds none of
-# them (slots_used shows it), and 50 let the StartAgent calls of thousands of calls go out
-# side by side (one slot took an hour for 10,000 on two cores).
-PENDING_ZIGFLOW_SLOTS = 50
+# them (slots_used shows it). One slot also paces the StartAgent calls (about 4 a second
+# here); 50 at once overloaded the dev server on two cores, the agent runs' workflow tasks
+# waited up to 28 s, and 612 of the first 1,250 callers timed out before their run
+# published them for the keeper (docs/scaling.md).
+PENDING_ZIGFLOW_SLOTS = 1
 # Issue 14's orchestrator: 100 activity slots, against far more pending calls.
 ORCHESTRATOR_SLOTS = 100
 # The server RPCs of pending calls are counted over a minute: every caller is beaten three
