@@ -23,6 +23,7 @@ from temporalio.api.workflowservice.v1 import (
     SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import LocalStack
 from service_kit import current_build_id
@@ -82,19 +83,29 @@ async def versioned(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
 
 
 async def _make_current(client: Client, deployment: str, build_id: str) -> None:
-    """What ``temporal worker deployment set-current-version`` does."""
-    described = await client.workflow_service.describe_worker_deployment(
-        DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
-    )
-    await client.workflow_service.set_worker_deployment_current_version(
-        SetWorkerDeploymentCurrentVersionRequest(
-            namespace=client.namespace,
-            deployment_name=deployment,
-            build_id=build_id,
-            conflict_token=described.conflict_token,
-            identity="test operator",
+    """What ``temporal worker deployment set-current-version`` does, retried as an operator
+    would when a worker changed the deployment in between (its own first-version check,
+    a version registering): the conflict token then no longer matches."""
+    for _ in range(20):
+        described = await client.workflow_service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
         )
-    )
+        try:
+            await client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=deployment,
+                    build_id=build_id,
+                    conflict_token=described.conflict_token,
+                    identity="test operator",
+                )
+            )
+            return
+        except RPCError as err:
+            if err.status is not RPCStatusCode.FAILED_PRECONDITION:
+                raise
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{deployment}: {build_id} could not be made current")
 
 
 async def _builds(handle: WorkflowHandle[Any, Any]) -> set[str]:

@@ -515,6 +515,11 @@ class AgentExecutionWorkflow:
         # The caller needs its first beat only within its heartbeat timeout. A short agent
         # ends before this grace and so costs no keep-alive activity at all.
         grace = attached.ref.beat_interval()
+        if self._batch_kept:
+            # Half a beat: publishing takes a workflow task, then a keeper sweep, and under
+            # load (a crashed orchestrator's sticky timeout, a backlog) that task alone
+            # waited 28 s, which a full beat of grace left no room for (docs/adr/0020).
+            grace = grace / 2
         if not attached.visible:  # a carried callback already waited past its grace
             try:
                 await workflow.wait_condition(
