@@ -85,12 +85,16 @@ async def versioned(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
 async def _make_current(client: Client, deployment: str, build_id: str) -> None:
     """What ``temporal worker deployment set-current-version`` does, retried as an operator
     would when a worker changed the deployment in between (its own first-version check,
-    a version registering): the conflict token then no longer matches."""
+    a version registering): the conflict token then no longer matches. The server also
+    rate-limits these calls per deployment: spaced, like service_kit's own."""
+    pause = 1.0
     for _ in range(20):
-        described = await client.workflow_service.describe_worker_deployment(
-            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
-        )
         try:
+            described = await client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(
+                    namespace=client.namespace, deployment_name=deployment
+                )
+            )
             await client.workflow_service.set_worker_deployment_current_version(
                 SetWorkerDeploymentCurrentVersionRequest(
                     namespace=client.namespace,
@@ -102,9 +106,13 @@ async def _make_current(client: Client, deployment: str, build_id: str) -> None:
             )
             return
         except RPCError as err:
-            if err.status is not RPCStatusCode.FAILED_PRECONDITION:
+            if err.status not in (
+                RPCStatusCode.FAILED_PRECONDITION,
+                RPCStatusCode.RESOURCE_EXHAUSTED,
+            ):
                 raise
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)
     raise AssertionError(f"{deployment}: {build_id} could not be made current")
 
 
