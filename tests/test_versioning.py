@@ -18,15 +18,10 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.workflowservice.v1 import (
-    DescribeWorkerDeploymentRequest,
-    SetWorkerDeploymentCurrentVersionRequest,
-)
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import LocalStack
-from service_kit import current_build_id
+from service_kit import DeploymentVersion, current_build_id, make_current
 from tests.reliability_support import agent_runs, own_stack
 from tests.support import eventually, history_events, stage_workflows, start_dsl
 
@@ -82,40 +77,6 @@ async def versioned(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[L
         yield stack
 
 
-async def _make_current(client: Client, deployment: str, build_id: str) -> None:
-    """What ``temporal worker deployment set-current-version`` does, retried as an operator
-    would when a worker changed the deployment in between (its own first-version check,
-    a version registering): the conflict token then no longer matches. The server also
-    rate-limits these calls per deployment: spaced, like service_kit's own."""
-    pause = 1.0
-    for _ in range(20):
-        try:
-            described = await client.workflow_service.describe_worker_deployment(
-                DescribeWorkerDeploymentRequest(
-                    namespace=client.namespace, deployment_name=deployment
-                )
-            )
-            await client.workflow_service.set_worker_deployment_current_version(
-                SetWorkerDeploymentCurrentVersionRequest(
-                    namespace=client.namespace,
-                    deployment_name=deployment,
-                    build_id=build_id,
-                    conflict_token=described.conflict_token,
-                    identity="test operator",
-                )
-            )
-            return
-        except RPCError as err:
-            if err.status not in (
-                RPCStatusCode.FAILED_PRECONDITION,
-                RPCStatusCode.RESOURCE_EXHAUSTED,
-            ):
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 5.0)
-    raise AssertionError(f"{deployment}: {build_id} could not be made current")
-
-
 async def _builds(handle: WorkflowHandle[Any, Any]) -> set[str]:
     """The build ids of the workers that completed the run's workflow tasks."""
     completed = await history_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
@@ -143,7 +104,7 @@ async def test_open_runs_finish_on_their_build_while_new_runs_take_the_new_one(
     # again, and make version 1 current as an operator would for a first release.
     for name in (ORCHESTRATOR, ZIGFLOW):
         await stack.stop_service(f"{name}-2")
-        await _make_current(client, name, "v1")
+        await make_current(client, DeploymentVersion(name, "v1"))
 
     slow = {"steps": "1", "delay_ms": "40000"}
     old = [
@@ -163,7 +124,7 @@ async def test_open_runs_finish_on_their_build_while_new_runs_take_the_new_one(
         assert await current_build_id(client, name) == "v1"
     # ... until the operator makes it current.
     for name in (ORCHESTRATOR, ZIGFLOW):
-        await _make_current(client, name, "v2")
+        await make_current(client, DeploymentVersion(name, "v2"))
     quick = {"steps": "1", "delay_ms": "500"}
     new = [
         await start_dsl(client, "versioned-call", {"input": f"new {n}", "parameters": quick})

@@ -17,6 +17,7 @@ from service_kit._versioning import (
     DeploymentVersion,
     become_current_if_first,
     current_build_id,
+    make_current,
 )
 from service_kit._visibility import (
     PendingGaugeNames,
@@ -50,6 +51,7 @@ __all__ = [
     "exit_process",
     "load_settings",
     "log_context",
+    "make_current",
     "run_service",
     "temporal_namespace",
     "wait_for_shutdown",

@@ -81,40 +81,64 @@ async def become_current_if_first(
 ) -> bool:
     """Make ``version`` the current one if its deployment has none. Returns whether it did.
 
-    Waits until Temporal lists the version (its first poll registers it). Replicas of the
-    same first version may race: the conflict token lets one win, the others see it done.
-    The server rate-limits these calls per deployment, so they are spaced and retried. It
-    never stops the worker: after ``within`` it logs what the operator must do instead.
+    Replicas of the same first version may race: the conflict token lets one win, the
+    others see it done. It never stops the worker: after ``within`` it logs what the
+    operator must do instead.
     """
     if not version.enabled:
         return False
+    try:
+        if await make_current(client, version, only_if_none=True, within=within):
+            logger.info("%s is the first version of its deployment: made it current", version)
+            return True
+        return False
+    except RPCError as err:
+        logger.error("could not check %s's deployment: %s", version, err)
+        return False
+    except TimeoutError:
+        logger.error(
+            "%s: its deployment has no current version and this one was not seen by Temporal "
+            "within %.0f s; new runs wait until an operator runs `temporal worker deployment "
+            "set-current-version --deployment-name %s --build-id %s`",
+            version,
+            within.total_seconds(),
+            version.deployment,
+            version.build_id,
+        )
+        return False
+
+
+async def make_current(
+    client: Client,
+    version: DeploymentVersion,
+    *,
+    only_if_none: bool = False,
+    within: timedelta = timedelta(minutes=2),
+) -> bool:
+    """Make ``version`` its deployment's current version (what ``temporal worker deployment
+    set-current-version`` does); with ``only_if_none``, only if the deployment has none.
+    Returns whether this call changed it.
+
+    Waits until Temporal lists the version (its first poll registers it), and looks again
+    when a worker changed the deployment in between (the conflict token no longer
+    matches). The server rate-limits these calls per deployment, so they are spaced and
+    retried. Raises TimeoutError after ``within``, RPCError on any other refusal.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within.total_seconds()
     pause = _POLL
-    while loop.time() < deadline:
+    while True:
         try:
-            if await _set_current_if_none(client, version):
-                logger.info("%s is the first version of its deployment: made it current", version)
-                return True
-            return False
+            return await _set_current(client, version, only_if_none=only_if_none)
         except _NotYet:
             pass
         except RPCError as err:
             if err.status not in _RETRIED:
-                logger.error("could not check %s's deployment: %s", version, err)
-                return False
+                raise
+        if loop.time() + pause > deadline:
+            raise TimeoutError(f"{version} could not be made current within {within}")
         await asyncio.sleep(pause)
         pause = min(pause * 2, 5.0)
-    logger.error(
-        "%s: its deployment has no current version and this one was not seen by Temporal "
-        "within %.0f s; new runs wait until an operator runs `temporal worker deployment "
-        "set-current-version --deployment-name %s --build-id %s`",
-        version,
-        within.total_seconds(),
-        version.deployment,
-        version.build_id,
-    )
-    return False
 
 
 class _NotYet(Exception):
@@ -130,14 +154,15 @@ _RETRIED = (
 )
 
 
-async def _set_current_if_none(client: Client, version: DeploymentVersion) -> bool:
+async def _set_current(client: Client, version: DeploymentVersion, *, only_if_none: bool) -> bool:
     described = await client.workflow_service.describe_worker_deployment(
         DescribeWorkerDeploymentRequest(
             namespace=client.namespace, deployment_name=version.deployment
         )
     )
     info = described.worker_deployment_info
-    if info.routing_config.current_deployment_version.build_id:
+    current = info.routing_config.current_deployment_version.build_id
+    if current == version.build_id or (current and only_if_none):
         return False
     known = {summary.deployment_version.build_id for summary in info.version_summaries}
     if version.build_id not in known:
