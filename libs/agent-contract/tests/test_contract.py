@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from temporalio.converter import DataConverter
 import agent_contract
 from agent_contract import (
     CALLER_BUCKETS,
+    CALLER_PROGRESS_MEMO,
+    KEPT_CALLERS_MEMO,
     AgentResult,
     AgentRunInput,
     AgentSpecData,
@@ -33,6 +36,7 @@ from agent_contract import (
     Phase,
     ResumeState,
     RunOptions,
+    StartPublication,
     StepKind,
     StepRecord,
     StepRequest,
@@ -234,6 +238,9 @@ SAMPLES: list[Any] = [
     CallerProgress(execution_id="agent-req-1", phase="RUNNING", steps=3, tool_calls=1),
     CallerReport(fingerprint="fp", verdict=CallerVerdict.CANCEL_REQUESTED),
     KeeperShard(index=1, count=4, heartbeat_ms=20_000),
+    StartPublication.of(
+        CALLBACK, execution_id="agent-req-1", since=datetime(2025, 6, 1, tzinfo=UTC)
+    ),
     STATUS,
     ExecutionStatus(
         execution_id="agent-req-3",
@@ -368,3 +375,15 @@ def test_a_kept_caller_never_carries_the_token() -> None:
     kept = dataclasses.asdict(KeptCaller.of(CALLBACK))
     assert CALLBACK.task_token_b64 not in kept.values()
     assert "task_token_b64" not in kept
+
+
+def test_a_start_publication_is_what_the_run_would_publish_and_no_token() -> None:
+    """The run reads it back as its own publication: the same KeptCaller, RUNNING, the
+    run's bucket; and like the run's, the memo holds ids only."""
+    since = datetime(2025, 6, 1, tzinfo=UTC)
+    published = StartPublication.of(CALLBACK, execution_id="agent-req-1", since=since)
+    assert published.memo[KEPT_CALLERS_MEMO] == [dataclasses.asdict(KeptCaller.of(CALLBACK))]
+    progress = CallerProgress(**published.memo[CALLER_PROGRESS_MEMO])
+    assert progress == CallerProgress(execution_id="agent-req-1", phase=Phase.RUNNING.value)
+    assert published.bucket == float(caller_bucket("agent-req-1"))
+    assert CALLBACK.task_token_b64 not in repr(published)

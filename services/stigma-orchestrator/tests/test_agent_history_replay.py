@@ -23,9 +23,12 @@ from agent_contract import (
     AGENT_STEP_ACTIVITY,
     AGENT_WORKFLOW,
     ATTACH_CALLBACK_SIGNAL,
+    CALLER_BUCKET_ATTRIBUTE,
     CALLER_REPORT_SIGNAL,
     DELIVER_CALLBACK_ACTIVITY,
     KEEP_CALLER_ALIVE_ACTIVITY,
+    KEPT_CALLERS_MEMO,
+    KEPT_SINCE_ATTRIBUTE,
     MODEL_REQUEST_ACTIVITIES,
     REDELIVER_WORKFLOW,
 )
@@ -98,9 +101,28 @@ def _rev3(history: WorkflowHistory) -> None:
 
 
 def _rev4(history: WorkflowHistory) -> None:
-    """Revision 4: no keep-alive activity, whatever the call's length (docs/adr/0020)."""
+    """Revision 4: no keep-alive activity, whatever the call's length (docs/adr/0020);
+    stigma-api listed the caller for its keeper in the start request (never the token)."""
     assert _loop_revision(history) == 4
     assert not _keeper_ran(history)
+    started = history.events[0].workflow_execution_started_event_attributes
+    if started.continued_execution_run_id:
+        return  # a continued run: its memo is its previous run's
+    listed = started.memo.fields[KEPT_CALLERS_MEMO]
+    (caller,) = DataConverter.default.payload_converter.from_payloads([listed])[0]
+    assert caller["fingerprint"]
+    assert "task_token_b64" not in caller
+    attributes = started.search_attributes.indexed_fields
+    assert CALLER_BUCKET_ATTRIBUTE in attributes
+    assert KEPT_SINCE_ATTRIBUTE in attributes
+
+
+def _short_rev4(history: WorkflowHistory) -> None:
+    """A short revision-4 call: its run leaves the start request's listing as it is, and
+    writes no memo or search attribute of its own."""
+    kinds = _kinds(history)
+    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED not in kinds
+    assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds
 
 
 def _keepers_settled(history: WorkflowHistory) -> None:
@@ -330,8 +352,8 @@ SCENARIOS: dict[str, Callable[[WorkflowHistory], None]] = {
     "rev3_continued_as_new_2": _rev3_of(_continued),
     "rev3_continued_as_new_3": _rev3_of(_continued_last),
     # Revision 4: the shard's keeper beats pending callers (AGENT_WORKFLOW_REVISION).
-    "completed": _rev4_of(_completed_with_tools),
-    "failed": _rev4_of(_failed),
+    "completed": _rev4_of(_of(_completed_with_tools, _short_rev4)),
+    "failed": _rev4_of(_of(_failed, _short_rev4)),
     "long_with_keepalive": _rev4_of(_long_kept),
     "cancelled_by_caller": _rev4_of(_cancelled_by_caller_kept),
     "reattached": _rev4_of(_reattached_kept),

@@ -103,12 +103,14 @@ PENDING_AGENT_CALLS_QUERY = f"ExecutionStatus = 'Running' AND {AGENT_CALLS_PENDI
 # Agent runs whose callers a keeper beats (running), and those that closed without
 # delivering to them (terminated, timed out, failed: no code of theirs runs any more).
 _IN_BUCKETS = f"{CALLER_BUCKET_ATTRIBUTE} >= {{lo}} AND {CALLER_BUCKET_ATTRIBUTE} < {{hi}}"
-KEPT_CALLERS_QUERY = f"{PENDING_CALLBACKS_QUERY} AND {_IN_BUCKETS}"
+# Not PENDING_CALLBACKS_QUERY: stigma-api lists a new run's caller at start (memo and
+# bucket), before it counts as pending; the memo says which callers wait.
+KEPT_CALLERS_QUERY = f"{RUNNING_AGENTS_QUERY} AND {_IN_BUCKETS}"
 NEW_KEPT_CALLERS_QUERY = f"{KEPT_CALLERS_QUERY} AND {KEPT_SINCE_ATTRIBUTE} >= '{{since}}'"
 ORPHANED_CALLERS_QUERY = (
     f"WorkflowType = '{AGENT_WORKFLOW}'"
     " AND ExecutionStatus IN ('Terminated', 'TimedOut', 'Failed')"
-    f" AND {PENDING_CALLBACKS_ATTRIBUTE} > 0 AND {_IN_BUCKETS}"
+    f" AND {_IN_BUCKETS}"
     " AND CloseTime > '{since}'"
 )
 

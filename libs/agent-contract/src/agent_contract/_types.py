@@ -9,9 +9,12 @@ inside the workflow sandbox, where string annotations of a passed-through module
 cannot be looked up, so the annotations must be real objects.
 """
 
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from agent_contract._names import CALLER_PROGRESS_MEMO, KEPT_CALLERS_MEMO, caller_bucket
 
 
 class Phase(StrEnum):
@@ -143,6 +146,35 @@ class CallerProgress:
     steps: int = 0
     tool_calls: int = 0
     waiting_for_approval: int = 0
+
+
+@dataclass(frozen=True)
+class StartPublication:
+    """What stigma-api writes of a new run's caller into the start request itself
+    (revision 4, docs/adr/0020): the memo its keeper lists, the run's keeper bucket, and
+    ``StigmaKeptSince``.
+
+    So the caller's first beat waits for no workflow task of the run: after a crash, a
+    run's tasks waited 25-35 s behind a sticky timeout and a backlog, past the caller's
+    heartbeat timeout. The run leaves it as it is until the caller outlives its grace.
+    """
+
+    memo: dict[str, Any]
+    bucket: float
+    since: datetime
+
+    @classmethod
+    def of(cls, callback: CallbackRef, *, execution_id: str, since: datetime) -> "StartPublication":
+        # RUNNING, as the run's first workflow task makes it: no upsert just for that.
+        progress = CallerProgress(execution_id=execution_id, phase=Phase.RUNNING.value)
+        return cls(
+            memo={
+                KEPT_CALLERS_MEMO: [asdict(KeptCaller.of(callback))],
+                CALLER_PROGRESS_MEMO: asdict(progress),
+            },
+            bucket=float(caller_bucket(execution_id)),
+            since=since,
+        )
 
 
 @dataclass(frozen=True)

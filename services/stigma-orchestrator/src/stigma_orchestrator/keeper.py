@@ -58,6 +58,7 @@ from service_kit import log_context
 from stigma_orchestrator.callbacks import fail_orphaned, running_step
 from stigma_orchestrator.callers import CallerGone, CallerRefused, Callers
 from stigma_orchestrator.metrics import OrchestratorMetrics
+from stigma_orchestrator.visibility import KEPT_SINCE, PENDING_CALLBACKS
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class CallerKeeper:
             if seen % LIST_PAGE == 0:
                 self._count_rpc("list")  # the next page
             callers, progress = await _published(execution)
+            kept_since = execution.typed_search_attributes.get(KEPT_SINCE)
             for caller in callers:
                 listed.add(caller.fingerprint)
                 kept = state.kept.get(caller.fingerprint)
@@ -194,7 +196,10 @@ class CallerKeeper:
                     kept.progress = progress
                 elif caller.fingerprint not in state.dropped:
                     state.kept[caller.fingerprint] = _Kept(
-                        caller=caller, execution_id=execution.id, due=now, progress=progress
+                        caller=caller,
+                        execution_id=execution.id,
+                        due=now + _first_beat_in(caller, kept_since),
+                        progress=progress,
                     )
             activity.heartbeat()
         if full:
@@ -326,6 +331,11 @@ class CallerKeeper:
             return False
         if description.status is not None and description.status.name != "RUNNING":
             return False
+        if not description.typed_search_attributes.get(PENDING_CALLBACKS, 0):
+            # Listed at start, never counted pending: the run answered it before its grace
+            # and is closing (its memo still lists it); a signal now would only race the
+            # run's last workflow task.
+            return False
         callers, progress = await _published(description)
         return not Phase(progress.phase).terminal and any(
             c.fingerprint == kept.caller.fingerprint for c in callers
@@ -363,6 +373,16 @@ class CallerKeeper:
     def _count_heartbeat(self, result: str) -> None:
         if self._metrics is not None:
             self._metrics.heartbeats.labels(result).inc()
+
+
+def _first_beat_in(caller: KeptCaller, kept_since: datetime | None) -> float:
+    """Seconds until a newly listed caller needs its first beat: half a beat after it was
+    listed (stigma-api lists a caller as its attempt starts). A call answered sooner is
+    never beaten nor checked; a keeper that starts late beats at once."""
+    if kept_since is None:
+        return 0.0
+    first = kept_since + caller.beat_interval() / 2
+    return max(0.0, (first - datetime.now(UTC)).total_seconds())
 
 
 async def _published(execution: WorkflowExecution) -> tuple[list[KeptCaller], CallerProgress]:

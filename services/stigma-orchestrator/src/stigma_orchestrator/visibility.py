@@ -38,6 +38,7 @@ PENDING_APPROVALS = SearchAttributeKey.for_int(PENDING_APPROVALS_ATTRIBUTE)
 # Double, not Int: the dev server's SQLite visibility allows three Int attributes, taken.
 CALLER_BUCKET = SearchAttributeKey.for_float(CALLER_BUCKET_ATTRIBUTE)
 KEPT_SINCE = SearchAttributeKey.for_datetime(KEPT_SINCE_ATTRIBUTE)
+PENDING_CALLBACKS = SearchAttributeKey.for_int(PENDING_CALLBACKS_ATTRIBUTE)
 SEARCH_ATTRIBUTES = {
     PENDING_CALLBACKS_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_INT,
     PENDING_SINCE_ATTRIBUTE: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
@@ -69,13 +70,20 @@ class KeeperPublisher:
         self._execution_id = execution_id
         self._callers: list[KeptCaller] = []
         self._progress: CallerProgress | None = None
+        self._listed_at_start: set[str] = set()
+
+    def started_with(self, callers: list[KeptCaller]) -> None:
+        """The callers stigma-api listed in the start request (StartPublication). The run
+        leaves that memo as it is until one of its callers outlives its grace, and then
+        needs no new bucket for them; a short call still writes nothing."""
+        self._listed_at_start = {caller.fingerprint for caller in callers}
 
     def publish(self, callers: list[KeptCaller], progress: CallerProgress) -> None:
         if not callers and not self._callers:
             return  # nothing published yet, nothing to take back
         if callers == self._callers and progress == self._progress:
             return
-        known = {caller.fingerprint for caller in self._callers}
+        known = {caller.fingerprint for caller in self._callers} | self._listed_at_start
         if any(caller.fingerprint not in known for caller in callers):
             workflow.upsert_search_attributes(
                 [
@@ -90,6 +98,18 @@ class KeeperPublisher:
                 CALLER_PROGRESS_MEMO: asdict(progress),
             }
         )
+
+
+def published_at_start() -> list[KeptCaller]:
+    """The callers the run's start request listed (revision 4, StartPublication). A
+    continued run's memo is carried over from its previous run, whose callbacks it adopts
+    instead; a run started by an older stigma-api has none."""
+    if workflow.info().continued_run_id is not None:
+        return []
+    callers: list[KeptCaller] = workflow.memo_value(
+        KEPT_CALLERS_MEMO, default=[], type_hint=list[KeptCaller]
+    )
+    return callers
 
 
 def publish_approvals(waiting: int) -> None:

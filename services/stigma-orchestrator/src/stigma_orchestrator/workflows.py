@@ -55,7 +55,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from stigma_agent import StigmaAgent, dump_conversation
     from stigma_orchestrator.agent_loop import AgentLoop, BudgetExceeded, ContinueAsNew
-    from stigma_orchestrator.visibility import KeeperPublisher, pending_publisher, record_end
+    from stigma_orchestrator.visibility import (
+        KeeperPublisher,
+        pending_publisher,
+        published_at_start,
+        record_end,
+    )
 
 DEFAULT_MAX_STEPS = 32
 STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
@@ -182,6 +187,10 @@ class AgentExecutionWorkflow:
         # the run publishes, and signals back what they answer (docs/adr/0020).
         self._batch_kept = run.revision >= 4
         self._keeper_memo = KeeperPublisher(run.execution_id)
+        if self._batch_kept:
+            # The caller stigma-api listed in the start request: its keeper beats it from the
+            # first sweep, whatever this run's workflow tasks wait behind (docs/adr/0020).
+            self._keeper_memo.started_with(published_at_start())
         if resume is not None:
             self._options = resume.options
             self._status.usage = resume.usage
