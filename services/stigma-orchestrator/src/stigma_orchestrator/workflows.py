@@ -77,6 +77,11 @@ DELIVERY_RETRY = RetryPolicy(
 # A delivery keeps trying (Temporal unavailable, say) until the token would have
 # expired anyway; the caller is gone after that.
 MIN_DELIVERY_WINDOW = timedelta(minutes=1)
+# Revision 4: a delivery retried after a longer backoff than this waits on a workflow timer,
+# not inside an open workflow task. While Temporal refused completions, the SDK's default
+# (a minute) kept each run's task open between retries, and its status query (GetExecution,
+# stigmactl pending) timed out for as long as the refusals lasted.
+DELIVERY_LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 
 
 @dataclass
@@ -606,6 +611,9 @@ class AgentExecutionWorkflow:
                 schedule_to_close_timeout=max(self._window(attached.ref), MIN_DELIVERY_WINDOW),
                 retry_policy=DELIVERY_RETRY,
                 result_type=DeliveryOutcome,
+                local_retry_threshold=(
+                    DELIVERY_LOCAL_RETRY_THRESHOLD if self._batch_kept else None
+                ),
             )
         except ActivityError:
             attached.state = CallbackState.ERROR
