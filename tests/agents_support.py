@@ -77,6 +77,9 @@ async def agents_stack(
             "STIGMA_MCP_CONFIG": config,
             "STIGMA_ORCHESTRATOR_PRICE_TABLE": str(price_table(state)),
             "STIGMA_ORCHESTRATOR_CONTINUE_AS_NEW_AFTER_EVENTS": str(CONTINUE_AS_NEW_AFTER_EVENTS),
+            # The streamed partial output reaches the caller at every beat, not every 6th:
+            # a 15 s stream under a 10 s heartbeat timeout would fall between two reads.
+            "STIGMA_ORCHESTRATOR_CALLER_PROGRESS_EVERY": "1",
         },
         "stigma-api": {"STIGMA_MCP_CONFIG": config},
     }

@@ -20,6 +20,7 @@ from agent_contract import (
     AGENT_CANCELLED_ERROR,
     AGENT_FAILED_ERROR,
     AGENT_OUTPUT_TOO_LARGE_ERROR,
+    PENDING_CALLBACKS_QUERY,
     REDELIVER_WORKFLOW,
     Phase,
 )
@@ -78,12 +79,45 @@ async def test_terminated_agent_fails_its_caller_within_the_heartbeat_timeout(
     assert waited < FAST_HEARTBEAT + 3.0, f"the caller waited {waited:.1f}s"
 
 
-async def test_keep_alive_outlives_its_own_heartbeat_timeout_under_a_slow_caller_beat(
+async def test_a_terminated_agent_past_its_first_beat_is_failed_by_its_keeper(
+    client: Client,
+) -> None:
+    # Once the run has published its caller (past the first beat), the shard's keeper finds
+    # the run closed without delivering and fails the caller itself, within about a sweep:
+    # on the caller's first attempt, before its heartbeat timeout could expire and a retried
+    # attempt learn it from stigma-api.
+    caller = await start_dsl(
+        client, "reliability-fast", {"input": "orphaned late", "parameters": LONG_AGENT}
+    )
+    agent = await _agent_step_running(client, caller.id)
+
+    async def published() -> bool:
+        query = f"{PENDING_CALLBACKS_QUERY} AND WorkflowId = '{agent.id}'"
+        return (await client.count_workflows(query)).count == 1
+
+    await eventually(published, within=20)
+    terminated = time.monotonic()
+    await agent.terminate(reason="an operator pulled the plug")
+    with pytest.raises(WorkflowFailureError) as caught:
+        await caller.result()
+    waited = time.monotonic() - terminated
+
+    failure = _agent_error(caught)
+    assert failure.type == AGENT_FAILED_ERROR
+    assert f"agent execution {agent.id} was closed by Temporal (TERMINATED)" in failure.message
+    # One attempt, failed by the keeper: no heartbeat timeout, no retry.
+    (started,) = await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started.activity_task_started_event_attributes.attempt == 1
+    assert len(await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)) == 1
+    assert waited < FAST_HEARTBEAT, f"the caller waited {waited:.1f}s"
+
+
+async def test_the_keeper_beats_a_slow_beat_caller_with_its_progress_and_no_activity_of_its_own(
     client: Client, stigma: agent_pb2_grpc.AgentServiceStub
 ) -> None:
-    # The caller's beat (every ~15 s) is slower than the keep-alive loop's own heartbeat
-    # timeout (10 s): the loop must heartbeat itself in between, or Temporal times it out
-    # and restarts it again and again. The loop starts after a grace of one beat (15 s).
+    # The caller's beat (every ~15 s) is slower than the keeper's own heartbeat timeout
+    # (10 s in the local stack): the shard's keeper beats itself in between, whatever its
+    # callers need. The run holds no keep-alive activity (revision 4, docs/adr/0020).
     caller = await start_dsl(
         client,
         "reliability-slow-beat",
@@ -91,26 +125,26 @@ async def test_keep_alive_outlives_its_own_heartbeat_timeout_under_a_slow_caller
     )
     agent = await agent_of(client, caller.id)
 
-    async def past_the_keepers_timeout() -> bool:
-        # 7 model calls of 4 s: 28 s in, the loop has run 13 s.
-        return (await status_of(agent)).usage.steps >= 7
+    async def beaten_with_progress() -> bool:
+        # 7 model calls of 4 s: 28 s in, past the first beat (15 s) and the next one.
+        if (await status_of(agent)).usage.steps < 7:
+            return False
+        call = await pending_call(caller)
+        return call is not None and bool(call.heartbeat_details.payloads)
 
-    await eventually(past_the_keepers_timeout)
-    keepers = [
-        pending
-        for pending in (await agent.describe()).raw_description.pending_activities
-        if pending.activity_type.name == "keep_caller_alive"
-    ]
+    await eventually(beaten_with_progress, within=60)
     call = await pending_call(caller)
+    scheduled = await history_events(agent, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     await stigma.CancelExecution(agent_pb2.CancelExecutionRequest(execution_id=agent.id))
 
-    assert [keeper.attempt for keeper in keepers] == [1]
     assert call is not None
     assert call.attempt == 1
     (progress,) = await client.data_converter.decode(call.heartbeat_details.payloads)
     assert progress["execution_id"] == agent.id
     assert progress["phase"] == "RUNNING"
-    assert isinstance(progress["steps"], int)
+    assert progress["steps"] >= 3  # published by the run as its steps ended
+    names = {e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled}
+    assert "keep_caller_alive" not in names
     with pytest.raises(WorkflowFailureError):
         await caller.result()
 

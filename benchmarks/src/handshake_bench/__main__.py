@@ -81,7 +81,6 @@ async def measure(quick: bool) -> dict[str, Any]:
         "throughput": throughput,
         "throughput_ratio_vs_bare": throughput["throughput_ratio_vs_bare"],
         "pending": pending,
-        "pending_2000": pending if pending["calls"] == 2000 else None,
         "alternatives": alternatives,
         "agent_step_overhead_ms": loop,
         "replicas": scaling,

@@ -98,3 +98,17 @@ def total(samples: list[tuple[str, str, float]], name: str, *label_parts: str) -
         for metric, labels, value in samples
         if metric == name and all(part in labels for part in label_parts)
     )
+
+
+def by_label(
+    samples: list[tuple[str, str, float]], name: str, label: str, *label_parts: str
+) -> dict[str, float]:
+    """The samples called ``name`` (with ``label_parts``) summed by one of their labels."""
+    pattern = re.compile(rf'{label}="([^"]*)"')
+    sums: dict[str, float] = {}
+    for metric, labels, value in samples:
+        if metric != name or not all(part in labels for part in label_parts):
+            continue
+        if found := pattern.search(labels):
+            sums[found.group(1)] = sums.get(found.group(1), 0.0) + value
+    return sums

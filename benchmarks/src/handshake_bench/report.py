@@ -19,6 +19,13 @@ GOALS = {
     "delivery p50 at 1 < 30 ms": lambda r: r["delivery_overhead_ms"]["1"]["p50"] < 30,
     "throughput ratio vs bare >= 0.4": lambda r: r["throughput_ratio_vs_bare"] >= 0.4,
     "zigflow RSS pending <= 1.1 x idle": lambda r: r["pending"]["zigflow_rss_ratio_vs_idle"] <= 1.1,
+    "pending calls: no caller attempt beyond the first":
+        lambda r: r["pending"]["caller_attempts_beyond_first"] == 0,
+    "pending calls: <= 4 server RPCs per call per minute to keep it alive":
+        lambda r: r["pending"]["caller_liveness_rpcs_per_call_per_min"] <= 4,
+    "pending calls: orchestrator RSS <= 1.2 x idle + 10 KB per call":
+        lambda r: r["pending"]["orchestrator_rss_pending_mb"]
+        <= r["pending"]["orchestrator_rss_limit_mb"],
     "agent loop p50 per step at 1 agent < 15 ms":
         lambda r: r["agent_step_overhead_ms"]["1"]["agent_ms"]["p50"] < 15,
     "ACK p50 with a JWT <= 1.2 x without (1 caller)":
@@ -67,6 +74,16 @@ def table(results: dict[str, Any]) -> str:
         f" slots used {pending['slots_used']}, heartbeat RPCs {pending['heartbeat_rps']}/s,"
         f" orchestrator {pending['orchestrator_kb_per_pending_agent']} KB/agent"
     )
+    if "server_rpcs_per_call_per_min" in pending:
+        lines.append(
+            f"  against {pending['orchestrator_slots']} orchestrator slots: server RPCs per call"
+            f" per minute {pending['caller_liveness_rpcs_per_call_per_min']} to keep it alive,"
+            f" {pending['step_heartbeat_rpcs_per_call_per_min']} of its agent's step heartbeats,"
+            f" {pending['server_rpcs_per_call_per_min']} in all; orchestrator RSS"
+            f" {pending['orchestrator_rss_idle_mb']} -> {pending['orchestrator_rss_pending_mb']}"
+            f" MB (limit {pending['orchestrator_rss_limit_mb']}), caller attempts beyond the"
+            f" first {pending['caller_attempts_beyond_first']}"
+        )
     alt = results["alternatives"]
     lines.append(
         f"alternatives ({alt['agents']} agents x {alt['agent_seconds']} s, {alt['slots']} slots)"

@@ -24,6 +24,32 @@ from stigma.agent.v1 import agent_pb2, agent_pb2_grpc
 BENCH_WORKFLOW = "bench-call"
 WARM_UP_CALLS = 100
 CALLER_BEAT_S = 60 / 3  # the default caller heartbeat timeout, over three
+# The zigflow-worker's activity slots while calls are held: a pending call holds none of
+# them (slots_used shows it). One slot also paces the StartAgent calls (about 4 a second
+# here); 50 at once overloaded the dev server on two cores, the agent runs' workflow tasks
+# waited up to 28 s, and 612 of the first 1,250 callers timed out before their run
+# published them for the keeper (docs/scaling.md).
+PENDING_ZIGFLOW_SLOTS = 1
+# Issue 14's orchestrator: 100 activity slots, against far more pending calls.
+ORCHESTRATOR_SLOTS = 100
+# The server RPCs of pending calls are counted over a minute: every caller is beaten three
+# times in it (60 s heartbeat timeout), and the keeper lists its shard twice.
+RPC_WINDOW_S = 60.0
+# What keeps a pending call alive on Stigma's side: the keeper's beats, its checks and
+# progress reads, its listings, its reports to runs, and the failures of orphaned callers.
+# The agent's own model call beats the ai-worker's activity (RecordActivityTaskHeartbeat,
+# once a second for a prompt cancel): that is the agent running, counted apart.
+# The RPCs clients send, not the server's calls between its own services.
+FRONTEND = 'service_name="frontend"'
+CALLER_LIVENESS_RPCS = frozenset(
+    {
+        "RecordActivityTaskHeartbeatById",
+        "DescribeWorkflowExecution",
+        "ListWorkflowExecutions",
+        "SignalWorkflowExecution",
+        "RespondActivityTaskFailedById",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +66,8 @@ class Sizes:
     @classmethod
     def for_mode(cls, *, quick: bool) -> Sizes:
         if quick:
-            return cls((1, 10, 100), 10, 200, 200, 12, 1.0, 2, 20.0)
-        return cls((1, 10, 100), 40, 1000, 2000, 40, 3.0, 4, 30.0)
+            return cls((1, 10, 100), 10, 200, 1000, 12, 1.0, 2, 20.0)
+        return cls((1, 10, 100), 40, 1000, 10000, 40, 3.0, 4, 30.0)
 
 
 async def _bounded(limit: int, jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
@@ -196,6 +222,13 @@ async def _restart_zigflow(stack: LocalStack, slots: int) -> None:
     await stack.start_service("zigflow-worker")
 
 
+async def _restart_orchestrator(stack: LocalStack, slots: int) -> None:
+    await stack.stop_service("stigma-orchestrator")
+    env = stack.services["stigma-orchestrator"].env
+    env["STIGMA_ORCHESTRATOR_MAX_CONCURRENT_ACTIVITIES"] = str(slots)
+    await stack.start_service("stigma-orchestrator")
+
+
 async def _count_running_agents(client: Client, caller_prefix: str) -> int:
     """Running agent runs of the callers whose workflow id starts with ``caller_prefix``
     (an agent's id is ``agent-<caller id>/...``), so runs of earlier phases never count."""
@@ -277,7 +310,8 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     """N agent calls pending at once: what they cost the zigflow-worker and the orchestrator."""
     client = stack.client
     n = sizes.pending_calls
-    await _restart_zigflow(stack, 1)
+    await _restart_zigflow(stack, PENDING_ZIGFLOW_SLOTS)
+    await _restart_orchestrator(stack, ORCHESTRATOR_SLOTS)
     # Idle means warmed up: a fresh process makes its one-time allocations (imports, jq and
     # protobuf caches, gRPC buffers) on its first calls, which are not a pending call's cost.
     await _bounded(50, [lambda: _call(client) for _ in range(WARM_UP_CALLS)])
@@ -285,15 +319,23 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     orch_pid = stack.services["stigma-orchestrator"].pid
     idle_zig, idle_orch = probes.usage(zig_pid), probes.usage(orch_pid)
     idle_cpu = await probes.cpu_share(zig_pid, sizes.window)
+    targets = stack.metrics_targets()
+    api = f"http://{targets['stigma-api']}/metrics"
+
+    async def start_agents() -> float:
+        return probes.total(
+            await probes.scrape(api), "stigma_start_agent_requests_total", 'mode="callback"'
+        )
+
+    started_before = await start_agents()
 
     # Held in two waves: the first quarter, then the rest. Past the workflow cache (at most
     # ZIGFLOW_MAX_CACHED_WORKFLOWS runs stay in memory) a pending call should cost nothing,
     # which the growth between the waves shows.
     first_wave = n // 4
     await _hold(client, first_wave)
-    quarter_zig = probes.usage(zig_pid)
+    quarter_zig, quarter_orch = probes.usage(zig_pid), probes.usage(orch_pid)
     await _hold(client, n - first_wave, already=first_wave)
-    targets = stack.metrics_targets()
     server = f"http://{targets['temporal']}/metrics"
     zigflow = f"http://{targets['zigflow-worker']}/metrics"
     orchestrator = f"http://{targets['stigma-orchestrator']}/metrics"
@@ -304,6 +346,9 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
             await probes.scrape(server),
             "service_requests",
             'operation="RecordActivityTaskHeartbeat"',
+            # What clients sent: the dev server also counts the frontend's calls to its
+            # history service under the same name (service_name="history").
+            'service_name="frontend"',
         )
         return caller, every
 
@@ -328,9 +373,32 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     used.append(await slots_used())
     caller_after, every_after = await counters()
     busy_zig, busy_orch = probes.usage(zig_pid), probes.usage(orch_pid)
+    # Every RPC the server answers in a minute of n pending calls, by operation.
+    rpcs_before = probes.by_label(
+        await probes.scrape(server), "service_requests", "operation", FRONTEND
+    )
+    keeper_before = probes.by_label(
+        await probes.scrape(orchestrator), "stigma_keeper_rpcs_total", "rpc"
+    )
+    await asyncio.sleep(RPC_WINDOW_S)
+    rpcs_after = probes.by_label(
+        await probes.scrape(server), "service_requests", "operation", FRONTEND
+    )
+    keeper_after = probes.by_label(
+        await probes.scrape(orchestrator), "stigma_keeper_rpcs_total", "rpc"
+    )
+    keeper_per_call_min = {
+        rpc: (count - keeper_before.get(rpc, 0.0)) / n / (RPC_WINDOW_S / 60)
+        for rpc, count in keeper_after.items()
+    }
+    per_call_min = {
+        op: (count - rpcs_before.get(op, 0.0)) / n / (RPC_WINDOW_S / 60)
+        for op, count in rpcs_after.items()
+    }
+    churn = await start_agents() - started_before - n
     return {
         "calls": n,
-        "zigflow_slots": 1,
+        "zigflow_slots": PENDING_ZIGFLOW_SLOTS,
         "slots_used": max(used),
         "zigflow_rss_idle_mb": round(idle_zig.rss_bytes / 2**20, 1),
         "zigflow_rss_pending_mb": round(busy_zig.rss_bytes / 2**20, 1),
@@ -344,6 +412,27 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
         "orchestrator_kb_per_pending_agent": round(
             (busy_orch.rss_bytes - idle_orch.rss_bytes) / 1024 / n, 1
         ),
+        "orchestrator_slots": ORCHESTRATOR_SLOTS,
+        "orchestrator_rss_idle_mb": round(idle_orch.rss_bytes / 2**20, 1),
+        "orchestrator_rss_pending_mb": round(busy_orch.rss_bytes / 2**20, 1),
+        "orchestrator_rss_quarter_mb": round(quarter_orch.rss_bytes / 2**20, 1),
+        "orchestrator_kb_per_call_past_quarter": round(
+            (busy_orch.rss_bytes - quarter_orch.rss_bytes) / 1024 / (n - first_wave), 2
+        ),
+        "orchestrator_rss_limit_mb": round((1.2 * idle_orch.rss_bytes + 10 * 1024 * n) / 2**20, 1),
+        "server_rpcs_per_call_per_min": round(sum(per_call_min.values()), 2),
+        "caller_liveness_rpcs_per_call_per_min": round(
+            sum(v for op, v in per_call_min.items() if op in CALLER_LIVENESS_RPCS), 2
+        ),
+        "step_heartbeat_rpcs_per_call_per_min": round(
+            per_call_min.get("RecordActivityTaskHeartbeat", 0.0), 2
+        ),
+        "keeper_rpcs_per_call_per_min": round(sum(keeper_per_call_min.values()), 2),
+        "keeper_rpcs_by_kind": {rpc: round(v, 3) for rpc, v in sorted(keeper_per_call_min.items())},
+        "rpcs_per_call_per_min": {
+            op: round(v, 3) for op, v in sorted(per_call_min.items()) if v >= 0.005
+        },
+        "caller_attempts_beyond_first": int(churn),
         "heartbeat_rps": round((caller_after - caller_before) / sizes.window, 1),
         "server_heartbeat_rpcs_per_s": round((every_after - every_before) / sizes.window, 1),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from temporalio.converter import DataConverter
 
 import agent_contract
 from agent_contract import (
+    CALLER_BUCKETS,
+    CALLER_PROGRESS_MEMO,
+    KEPT_CALLERS_MEMO,
     AgentResult,
     AgentRunInput,
     AgentSpecData,
@@ -18,16 +22,21 @@ from agent_contract import (
     CallbackRef,
     CallbackState,
     CallbackStatus,
+    CallerProgress,
+    CallerReport,
     CallerVerdict,
     CarriedCallback,
     DeliveryOutcome,
     DeliveryRequest,
     ExecutionStatus,
     KeepAliveRequest,
+    KeeperShard,
+    KeptCaller,
     PendingApproval,
     Phase,
     ResumeState,
     RunOptions,
+    StartPublication,
     StepKind,
     StepRecord,
     StepRequest,
@@ -37,6 +46,7 @@ from agent_contract import (
     ToolOutcome,
     Usage,
     agent_workflow_id,
+    caller_bucket,
     execution_id_for,
 )
 
@@ -224,6 +234,13 @@ SAMPLES: list[Any] = [
         caller_cancelled=True,
     ),
     KeepAliveRequest(callback=CALLBACK, execution_id="agent-req-1"),
+    KeptCaller.of(CALLBACK),
+    CallerProgress(execution_id="agent-req-1", phase="RUNNING", steps=3, tool_calls=1),
+    CallerReport(fingerprint="fp", verdict=CallerVerdict.CANCEL_REQUESTED),
+    KeeperShard(index=1, count=4, heartbeat_ms=20_000),
+    StartPublication.of(
+        CALLBACK, execution_id="agent-req-1", since=datetime(2025, 6, 1, tzinfo=UTC)
+    ),
     STATUS,
     ExecutionStatus(
         execution_id="agent-req-3",
@@ -335,3 +352,38 @@ def test_execution_ids_derive_from_request_ids() -> None:
     assert execution_id_for("req-1") == "agent-req-1"
     assert execution_id_for("req-1") == execution_id_for("req-1")
     assert agent_workflow_id(execution_id_for("req-1")) == "agent-req-1"
+
+
+def test_keeper_shards_cover_every_bucket_once() -> None:
+    for count in (1, 3, 7, 1024):
+        covered = [
+            bucket
+            for index in range(count)
+            for bucket in range(*KeeperShard(index=index, count=count).buckets(CALLER_BUCKETS))
+        ]
+        assert covered == list(range(CALLER_BUCKETS))
+
+
+def test_a_run_s_bucket_is_stable_and_in_range() -> None:
+    assert caller_bucket("agent-a/b/1") == caller_bucket("agent-a/b/1")
+    buckets = {caller_bucket(f"agent-{n}") for n in range(5000)}
+    assert buckets <= set(range(CALLER_BUCKETS))
+    assert len(buckets) > CALLER_BUCKETS * 0.9  # spread over (nearly) all of them
+
+
+def test_a_kept_caller_never_carries_the_token() -> None:
+    kept = dataclasses.asdict(KeptCaller.of(CALLBACK))
+    assert CALLBACK.task_token_b64 not in kept.values()
+    assert "task_token_b64" not in kept
+
+
+def test_a_start_publication_is_what_the_run_would_publish_and_no_token() -> None:
+    """The run reads it back as its own publication: the same KeptCaller, RUNNING, the
+    run's bucket; and like the run's, the memo holds ids only."""
+    since = datetime(2025, 6, 1, tzinfo=UTC)
+    published = StartPublication.of(CALLBACK, execution_id="agent-req-1", since=since)
+    assert published.memo[KEPT_CALLERS_MEMO] == [dataclasses.asdict(KeptCaller.of(CALLBACK))]
+    progress = CallerProgress(**published.memo[CALLER_PROGRESS_MEMO])
+    assert progress == CallerProgress(execution_id="agent-req-1", phase=Phase.RUNNING.value)
+    assert published.bucket == float(caller_bucket("agent-req-1"))
+    assert CALLBACK.task_token_b64 not in repr(published)

@@ -7,8 +7,9 @@ through a zigflow caller, and writes the history of the ``AgentExecutionWorkflow
 ``redelivered``, of the ``RedeliverCallbackWorkflow`` run; for ``continued_as_new``, of each
 run of the chain, ``continued_as_new_<n>.json``) to ``tests/histories/``. The stack's agent
 runs continue as new after 200 history events, so a 40-step agent makes a chain of three.
-Pass scenario names to record only those (the ``rev1_*``, ``rev2_*`` and ``before_0011_*``
-histories are never re-recorded: they stand for runs opened before those revisions).
+Pass scenario names to record only those (the ``rev1_*``, ``rev2_*``, ``rev3_*`` and
+``before_0011_*`` histories are never re-recorded: they stand for runs opened before those
+revisions).
 Re-record only when the workflow's commands change on purpose: a history that no longer
 replays means runs started before the change would break after a deploy.
 """

@@ -23,8 +23,12 @@ from agent_contract import (
     AGENT_STEP_ACTIVITY,
     AGENT_WORKFLOW,
     ATTACH_CALLBACK_SIGNAL,
+    CALLER_BUCKET_ATTRIBUTE,
+    CALLER_REPORT_SIGNAL,
     DELIVER_CALLBACK_ACTIVITY,
     KEEP_CALLER_ALIVE_ACTIVITY,
+    KEPT_CALLERS_MEMO,
+    KEPT_SINCE_ATTRIBUTE,
     MODEL_REQUEST_ACTIVITIES,
     REDELIVER_WORKFLOW,
 )
@@ -94,6 +98,31 @@ def _rev2(history: WorkflowHistory) -> None:
 
 def _rev3(history: WorkflowHistory) -> None:
     assert _loop_revision(history) == 3
+
+
+def _rev4(history: WorkflowHistory) -> None:
+    """Revision 4: no keep-alive activity, whatever the call's length (docs/adr/0020);
+    stigma-api listed the caller for its keeper in the start request (never the token)."""
+    assert _loop_revision(history) == 4
+    assert not _keeper_ran(history)
+    started = history.events[0].workflow_execution_started_event_attributes
+    if started.continued_execution_run_id:
+        return  # a continued run: its memo is its previous run's
+    listed = started.memo.fields[KEPT_CALLERS_MEMO]
+    (caller,) = DataConverter.default.payload_converter.from_payloads([listed])[0]
+    assert caller["fingerprint"]
+    assert "task_token_b64" not in caller
+    attributes = started.search_attributes.indexed_fields
+    assert CALLER_BUCKET_ATTRIBUTE in attributes
+    assert KEPT_SINCE_ATTRIBUTE in attributes
+
+
+def _short_rev4(history: WorkflowHistory) -> None:
+    """A short revision-4 call: its run leaves the start request's listing as it is, and
+    writes no memo or search attribute of its own."""
+    kinds = _kinds(history)
+    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED not in kinds
+    assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds
 
 
 def _keepers_settled(history: WorkflowHistory) -> None:
@@ -207,6 +236,10 @@ def _rev3_of(check: Callable[[WorkflowHistory], None]) -> Callable[[WorkflowHist
     return _of(_rev3, check)
 
 
+def _rev4_of(check: Callable[[WorkflowHistory], None]) -> Callable[[WorkflowHistory], None]:
+    return _of(_rev4, check)
+
+
 def _rev1_completed(history: WorkflowHistory) -> None:
     _completed(history)
     # A call answered before its caller's first beat writes no pending attributes (ADR 0011).
@@ -229,6 +262,25 @@ def _cancelled_by_caller(history: WorkflowHistory) -> None:
     assert _keeper_ran(history)
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED in _kinds(history)
     assert _phase(history) == "CANCELLED"
+
+
+def _long_kept(history: WorkflowHistory) -> None:
+    """Revision 4: the caller outlived its first beat, so the run published it for its
+    keeper (memo and search attributes) and took it back once delivered."""
+    assert EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED in _kinds(history)
+    assert _pending_published(history)
+    assert _phase(history) == "COMPLETED"
+
+
+def _cancelled_by_caller_kept(history: WorkflowHistory) -> None:
+    """Revision 4: the keeper heard the caller's cancel request and signalled the run."""
+    assert CALLER_REPORT_SIGNAL in _signals(history)
+    assert _phase(history) == "CANCELLED"
+
+
+def _reattached_kept(history: WorkflowHistory) -> None:
+    assert ATTACH_CALLBACK_SIGNAL in _signals(history)
+    assert _phase(history) == "COMPLETED"
 
 
 def _reattached(history: WorkflowHistory) -> None:
@@ -287,17 +339,29 @@ SCENARIOS: dict[str, Callable[[WorkflowHistory], None]] = {
     "rev2_continued_as_new_1": _rev2_of(_continued),
     "rev2_continued_as_new_2": _rev2_of(_continued),
     "rev2_continued_as_new_3": _rev2_of(_continued_last),
-    # Revision 3: keep-alives settle before the run closes (AGENT_WORKFLOW_REVISION).
-    "completed": _rev3_of(_completed_with_tools),
-    "failed": _rev3_of(_failed),
-    "long_with_keepalive": _rev3_of(_long_with_keepalive),
-    "cancelled_by_caller": _rev3_of(_cancelled_by_caller),
-    "reattached": _rev3_of(_reattached),
-    "tools_and_approval": _rev3_of(_tools_and_approval),
-    "budget_exceeded": _rev3_of(_budget_exceeded),
-    "continued_as_new_1": _rev3_of(_continued),
-    "continued_as_new_2": _rev3_of(_continued),
-    "continued_as_new_3": _rev3_of(_continued_last),
+    # Revision 3: keep-alives settle before the run closes, kept since revision 4: never
+    # re-recorded.
+    "rev3_completed": _rev3_of(_completed_with_tools),
+    "rev3_failed": _rev3_of(_failed),
+    "rev3_long_with_keepalive": _rev3_of(_long_with_keepalive),
+    "rev3_cancelled_by_caller": _rev3_of(_cancelled_by_caller),
+    "rev3_reattached": _rev3_of(_reattached),
+    "rev3_tools_and_approval": _rev3_of(_tools_and_approval),
+    "rev3_budget_exceeded": _rev3_of(_budget_exceeded),
+    "rev3_continued_as_new_1": _rev3_of(_continued),
+    "rev3_continued_as_new_2": _rev3_of(_continued),
+    "rev3_continued_as_new_3": _rev3_of(_continued_last),
+    # Revision 4: the shard's keeper beats pending callers (AGENT_WORKFLOW_REVISION).
+    "completed": _rev4_of(_of(_completed_with_tools, _short_rev4)),
+    "failed": _rev4_of(_of(_failed, _short_rev4)),
+    "long_with_keepalive": _rev4_of(_long_kept),
+    "cancelled_by_caller": _rev4_of(_cancelled_by_caller_kept),
+    "reattached": _rev4_of(_reattached_kept),
+    "tools_and_approval": _rev4_of(_tools_and_approval),
+    "budget_exceeded": _rev4_of(_budget_exceeded),
+    "continued_as_new_1": _rev4_of(_continued),
+    "continued_as_new_2": _rev4_of(_continued),
+    "continued_as_new_3": _rev4_of(_continued_last),
 }
 
 

@@ -9,9 +9,12 @@ inside the workflow sandbox, where string annotations of a passed-through module
 cannot be looked up, so the annotations must be real objects.
 """
 
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from agent_contract._names import CALLER_PROGRESS_MEMO, KEPT_CALLERS_MEMO, caller_bucket
 
 
 class Phase(StrEnum):
@@ -90,13 +93,102 @@ class CallbackRef:
     heartbeat_timeout_ms: int = 0
 
     def beat_interval(self) -> timedelta:
-        """How often the caller is heartbeaten: a third of its heartbeat timeout, so two
-        beats may be lost before it expires. Also how long a call waits before the
-        keep-alive (and the pending gauge) take it on: one definition for both."""
-        timeout_ms = self.heartbeat_timeout_ms or DEFAULT_CALLER_HEARTBEAT / timedelta(
-            milliseconds=1
+        return caller_beat_interval(self.heartbeat_timeout_ms)
+
+
+def caller_beat_interval(heartbeat_timeout_ms: int) -> timedelta:
+    """How often a caller is heartbeaten: a third of its heartbeat timeout (0: the default),
+    so two beats may be lost before it expires. Also how long a call waits before its
+    keeper (and the pending gauge) take it on: one definition for every keeper."""
+    timeout_ms = heartbeat_timeout_ms or DEFAULT_CALLER_HEARTBEAT / timedelta(milliseconds=1)
+    return timedelta(milliseconds=timeout_ms / 3)
+
+
+@dataclass(frozen=True)
+class KeptCaller:
+    """A caller as its run publishes it for the keeper (revision 4): the ids of the signed
+    target, to be checked and acted on by id (docs/adr/0013). Never the task token: the
+    memo it travels in is readable by anyone who may list workflows."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    activity_id: str
+    attempt: int
+    fingerprint: str
+    expires_at: str
+    heartbeat_timeout_ms: int = 0
+
+    @classmethod
+    def of(cls, ref: CallbackRef) -> "KeptCaller":
+        return cls(
+            namespace=ref.namespace,
+            workflow_id=ref.workflow_id,
+            run_id=ref.run_id,
+            activity_id=ref.activity_id,
+            attempt=ref.attempt,
+            fingerprint=ref.fingerprint,
+            expires_at=ref.expires_at,
+            heartbeat_timeout_ms=ref.heartbeat_timeout_ms,
         )
-        return timedelta(milliseconds=timeout_ms / 3)
+
+    def beat_interval(self) -> timedelta:
+        return caller_beat_interval(self.heartbeat_timeout_ms)
+
+
+@dataclass
+class CallerProgress:
+    """What a run's callers are shown in their heartbeat details (revision 4: the run
+    publishes it in its memo when it changes; the keeper reads it as it lists)."""
+
+    execution_id: str
+    phase: str
+    steps: int = 0
+    tool_calls: int = 0
+    waiting_for_approval: int = 0
+
+
+@dataclass(frozen=True)
+class StartPublication:
+    """What stigma-api writes of a new run's caller into the start request itself
+    (revision 4, docs/adr/0020): the memo its keeper lists, the run's keeper bucket, and
+    ``StigmaKeptSince``.
+
+    So the caller's first beat waits for no workflow task of the run: after a crash, a
+    run's tasks waited 25-35 s behind a sticky timeout and a backlog, past the caller's
+    heartbeat timeout. The run leaves it as it is until the caller outlives its grace.
+    """
+
+    memo: dict[str, Any]
+    bucket: float
+    since: datetime
+
+    @classmethod
+    def of(cls, callback: CallbackRef, *, execution_id: str, since: datetime) -> "StartPublication":
+        # RUNNING, as the run's first workflow task makes it: no upsert just for that.
+        progress = CallerProgress(execution_id=execution_id, phase=Phase.RUNNING.value)
+        return cls(
+            memo={
+                KEPT_CALLERS_MEMO: [asdict(KeptCaller.of(callback))],
+                CALLER_PROGRESS_MEMO: asdict(progress),
+            },
+            bucket=float(caller_bucket(execution_id)),
+            since=since,
+        )
+
+
+@dataclass(frozen=True)
+class KeeperShard:
+    """The input of a keeper workflow: which buckets it serves, and its activity's
+    heartbeat timeout (a killed orchestrator's keeping resumes elsewhere after it)."""
+
+    index: int
+    count: int
+    heartbeat_ms: int = 20_000
+
+    def buckets(self, total: int) -> tuple[int, int]:
+        """The half-open bucket range ``[lo, hi)`` of this shard."""
+        return self.index * total // self.count, (self.index + 1) * total // self.count
 
 
 class StepKind(StrEnum):
@@ -262,6 +354,15 @@ class CallerVerdict(StrEnum):
     REFUSED = "refused"
     """The signed target is not a CallAgent activity: it is never heartbeaten (the
     workflow leaves the callback pending; its delivery at the end refuses it too)."""
+
+
+@dataclass(frozen=True)
+class CallerReport:
+    """What a keeper heard from a caller, signalled to the run: the caller asked to cancel,
+    or its attempt is gone (or is not a CallAgent: refused)."""
+
+    fingerprint: str
+    verdict: CallerVerdict
 
 
 @dataclass

@@ -14,8 +14,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -45,6 +43,7 @@ from callback_token import VerifiedCallback
 from stigma_api.admission import Admission, AdmissionRefused
 from stigma_api.auth import Principal
 from stigma_api.quotas import QuotaExceeded, TenantQuotas
+from stigma_api.start_attributes import start_attributes
 from stigma_api.tenants import TENANT
 
 logger = logging.getLogger(__name__)
@@ -141,13 +140,17 @@ class Executions:
                 raise
             self._check_replay(principal, owner, request_id)
         try:
+            accepted_at = datetime.now(UTC)
+            search_attributes, memo = start_attributes(
+                tenant=tenant, execution_id=execution_id, callback=callback, accepted_at=accepted_at
+            )
             await self._client.start_workflow(
                 AGENT_WORKFLOW,
                 AgentRunInput(
                     execution_id=execution_id,
                     request_id=request_id,
                     spec=spec,
-                    accepted_at=datetime.now(UTC).isoformat(),
+                    accepted_at=accepted_at.isoformat(),
                     callback=callback,
                     revision=AGENT_WORKFLOW_REVISION,
                     tenant=tenant,
@@ -156,7 +159,8 @@ class Executions:
                 task_queue=ORCHESTRATOR_TASK_QUEUE,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(TENANT, tenant)]),
+                search_attributes=search_attributes,
+                memo=memo,
             )
         except WorkflowAlreadyStartedError:
             self._check_replay(principal, await self.owner(execution_id), request_id)

@@ -19,7 +19,7 @@ from stigma_api.metrics import ApiMetrics, StartAgentMetricsInterceptor, pending
 from stigma_api.quotas import TenantQuotas, tenant_quotas
 from stigma_api.servicer import AgentService
 from stigma_api.settings import ApiSettings
-from stigma_api.tenants import ensure_tenant_attribute
+from stigma_api.start_attributes import ensure_start_attributes
 from stigma_api.tls import server_credentials
 from stigma_api.validation import Limits, mcp_server_names
 
@@ -51,7 +51,7 @@ async def _serve(
         client = await connect_temporal(
             interceptors=telemetry.temporal_interceptors(), runtime=telemetry.runtime
         )
-        await ensure_tenant_attribute(client)
+        await ensure_start_attributes(client)
         metrics = ApiMetrics(telemetry.registry)
         pending = pending_calls_reader(client, metrics, interval=settings.pending_poll_interval)
         namespaces = settings.namespaces(default=temporal_namespace())

@@ -45,7 +45,7 @@ from agent_contract import (
     Phase,
 )
 from service_kit import log_context
-from stigma_orchestrator.callers import CallerGone, CallerRefused, caller_activity
+from stigma_orchestrator.callers import CallerGone, CallerRefused, Callers
 from stigma_orchestrator.metrics import OrchestratorMetrics
 
 logger = logging.getLogger(__name__)
@@ -97,20 +97,10 @@ class CallbackActivities:
             client.service_client, namespace=client.namespace, data_converter=client.data_converter
         )
         self._metrics = metrics
-        self._clients: dict[str, Client] = {client.namespace: client}
+        self._callers = Callers(client)
 
     async def _caller(self, callback: CallbackRef) -> AsyncActivityHandle:
-        """The caller's activity, checked (a pending CallAgent at the signed attempt), in the
-        target's namespace; acted on by its ids, never by the token."""
-        client = self._clients.get(callback.namespace)
-        if client is None:
-            client = Client(
-                self._client.service_client,
-                namespace=callback.namespace,
-                data_converter=self._client.data_converter,
-            )
-            self._clients[callback.namespace] = client
-        return await caller_activity(client, callback)
+        return await self._callers.checked(callback)
 
     @activity.defn(name=DELIVER_CALLBACK_ACTIVITY)
     async def deliver_callback(self, request: DeliveryRequest) -> DeliveryOutcome:
@@ -265,23 +255,12 @@ class CallbackActivities:
     async def _fail_orphaned(
         self, handle: AsyncActivityHandle, request: KeepAliveRequest, how: str
     ) -> None:
-        message = f"agent execution {request.execution_id} was closed by Temporal ({how})"
-        logger.warning("%s: failing its caller", message)
         try:
-            await handle.fail(
-                ApplicationError(
-                    message,
-                    {"execution_id": request.execution_id, "error": message},
-                    type=AGENT_FAILED_ERROR,
-                    non_retryable=True,
-                )
-            )
-            self._count_delivery("failed")
-        except RPCError as err:
-            if err.status not in _GONE:
-                self._count_delivery("error")
-                raise
-            # Already answered (a normal end delivers before the run closes).
+            if await fail_orphaned(handle, request.execution_id, how):
+                self._count_delivery("failed")
+        except RPCError:
+            self._count_delivery("error")
+            raise
 
     async def _progress(self, execution_id: str) -> dict[str, Any]:
         """What the caller sees as heartbeat details: phase, step count, execution id.
@@ -397,3 +376,25 @@ async def _deliver(handle: AsyncActivityHandle, request: DeliveryRequest) -> Non
                 non_retryable=True,
             )
         )
+
+
+async def fail_orphaned(handle: AsyncActivityHandle, execution_id: str, how: str) -> bool:
+    """Fail a caller whose run Temporal closed without its code delivering (terminated,
+    timed out): nobody else will. False when the caller was already answered (a normal
+    end delivers before the run closes); another RPC failure propagates."""
+    message = f"agent execution {execution_id} was closed by Temporal ({how})"
+    logger.warning("%s: failing its caller", message)
+    try:
+        await handle.fail(
+            ApplicationError(
+                message,
+                {"execution_id": execution_id, "error": message},
+                type=AGENT_FAILED_ERROR,
+                non_retryable=True,
+            )
+        )
+    except RPCError as err:
+        if err.status not in _GONE:
+            raise
+        return False
+    return True

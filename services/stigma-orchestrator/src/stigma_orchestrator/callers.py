@@ -15,15 +15,31 @@ attempt the token was issued for. Anything else completes nothing:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Protocol
 
 from temporalio.client import AsyncActivityHandle, Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from agent_contract import CALL_AGENT_ACTIVITY, CallbackRef
+from agent_contract import CALL_AGENT_ACTIVITY
 
 DESCRIBE_TIMEOUT = timedelta(seconds=10)
 # Temporal answers these when the named workflow does not exist (or the ids are not ids).
 _NO_WORKFLOW = frozenset({RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT})
+
+
+class CallerIds(Protocol):
+    """The signed target's ids (a CallbackRef, or the KeptCaller a run publishes)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def workflow_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def activity_id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
 
 
 class CallerGone(LookupError):
@@ -36,7 +52,7 @@ class CallerRefused(PermissionError):
     fails, cancels and heartbeats CallAgent activities only."""
 
 
-async def caller_activity(client: Client, callback: CallbackRef) -> AsyncActivityHandle:
+async def caller_activity(client: Client, callback: CallerIds) -> AsyncActivityHandle:
     """A handle on the signed caller's activity that acts by its ids, once checked.
 
     ``client`` is one of the target's namespace. Costs one DescribeWorkflowExecution of
@@ -69,3 +85,28 @@ async def caller_activity(client: Client, callback: CallbackRef) -> AsyncActivit
             activity_id=callback.activity_id,
         )
     raise CallerGone(f"{where}: no pending activity {callback.activity_id}")
+
+
+class Callers:
+    """Checked handles on callers' activities, in whichever namespace each caller lives
+    (one client per namespace, over the orchestrator's one connection)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._clients: dict[str, Client] = {client.namespace: client}
+
+    def client(self, namespace: str) -> Client:
+        found = self._clients.get(namespace)
+        if found is None:
+            found = Client(
+                self._client.service_client,
+                namespace=namespace,
+                data_converter=self._client.data_converter,
+            )
+            self._clients[namespace] = found
+        return found
+
+    async def checked(self, callback: CallerIds) -> AsyncActivityHandle:
+        """The caller's activity, checked (a pending CallAgent at the signed attempt), to be
+        acted on by its ids, never by the token. Raises CallerGone or CallerRefused."""
+        return await caller_activity(self.client(callback.namespace), callback)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service_kit import LATENCY_BUCKETS
 
 DELIVERY_OUTCOMES = ("completed", "failed", "cancelled", "stale", "refused", "error")
 HEARTBEAT_RESULTS = ("ok", "cancel_requested", "gone", "error")
+KEEPER_RPCS = ("heartbeat", "check", "progress", "list", "describe", "signal", "fail")
 
 
 class OrchestratorMetrics:
@@ -34,6 +35,24 @@ class OrchestratorMetrics:
             ["result"],
             registry=registry,
         )
+        self.kept_callers = Gauge(
+            "stigma_kept_callers",
+            "Pending callers a keeper activity of this process beats, by shard (revision-4 "
+            "runs; docs/adr/0020)",
+            ["shard"],
+            registry=registry,
+        )
+        self.keeper_rpcs = Counter(
+            "stigma_keeper_rpcs",
+            "Temporal RPCs the caller keepers of this process made, by kind: heartbeat (a "
+            "caller's beat), check and progress (DescribeWorkflowExecution of a new caller, "
+            "of a run's streaming step), list (a page of a listing), describe (a run whose "
+            "caller is gone), signal (a report to a run), fail (an orphaned caller)",
+            ["rpc"],
+            registry=registry,
+        )
+        for rpc in KEEPER_RPCS:
+            self.keeper_rpcs.labels(rpc)
         for outcome in DELIVERY_OUTCOMES:
             self.deliveries.labels(outcome)
         for result in HEARTBEAT_RESULTS:

@@ -23,9 +23,15 @@ class OrchestratorSettings(ServiceSettings):
     deployment_name: str = "stigma-orchestrator"
     """The worker deployment the build belongs to (one per service)."""
     max_concurrent_activities: int = 5000
-    """Activities at once. Each pending call holds one cheap keep-alive coroutine, so this
-    bounds how many agent calls one process can keep alive."""
+    """Activities at once on the main queue: redeliveries to late caller attempts and (runs
+    opened before revision 4 only) one keep-alive per pending call. A run's own deliveries
+    are local activities; pending calls of revision-4 runs hold no slot, and the keepers
+    have a queue and slots of their own (docs/adr/0020)."""
     max_concurrent_workflow_tasks: int = 100
+    max_cached_workflows: int = Field(default=250, ge=0)
+    """Agent runs kept in memory between their workflow tasks (about 240 KB each). A run
+    past it is replayed from its history at its next task (a step's end): a pending call
+    whose agent thinks for minutes costs no memory while it waits (docs/performance.md)."""
     """Workflow tasks processed at once."""
     graceful_shutdown: timedelta = timedelta(seconds=10)
     """How long activities may take to finish after SIGTERM."""
@@ -37,11 +43,27 @@ class OrchestratorSettings(ServiceSettings):
     step_timeout: timedelta = timedelta(minutes=10)
     """Start-to-close timeout of one agent step."""
     keeper_heartbeat: timedelta = timedelta(seconds=20)
-    """Heartbeat timeout of keep_caller_alive: a killed orchestrator's keep-alive loop is
-    resumed elsewhere after it. A caller then goes at most one beat (a third of its heartbeat
-    timeout) plus this without a beat: keep the sum well under the callers' heartbeat timeout
-    (60 s by default: 20 s + 20 s). Each loop also beats itself, so a shorter timeout costs
-    heartbeat RPCs for every pending call (docs/performance.md)."""
+    """Heartbeat timeout of a shard's keeper activity (and of the keep-alives of runs opened
+    before revision 4): a killed orchestrator's keeping is resumed elsewhere after it. A
+    caller then goes at most one beat (a third of its heartbeat timeout) plus this plus one
+    sweep without a beat: keep the sum under the callers' heartbeat timeout (60 s by
+    default: 20 + 20 + 5 s). The keeper beats itself every third of it, whatever the
+    number of callers."""
+    keeper_shards: int = Field(default=1, ge=1, le=1024)
+    """Keeper workflows, each beating the callers of its share of the 1,024 buckets. One
+    keeper beats about 10,000 callers (500 heartbeats a second); raise it past that, and
+    give it orchestrator processes to run on (docs/scaling.md)."""
+    keeper_sweep: timedelta = timedelta(seconds=2)
+    """How often a keeper lists the callers its shard's runs published since its last sweep
+    (and the runs closed without delivering): a caller gets its first keeper beat within
+    one sweep of being published (a third of its heartbeat timeout after it attached), a
+    terminated run's callers are failed within about one sweep. Keep it under a third of
+    the shortest caller heartbeat timeout. The whole shard is listed every 30 s."""
+    caller_progress_every: int = Field(default=6, ge=1)
+    """Every how many beats a caller's heartbeat re-reads the partial output of its agent's
+    streaming model call (one DescribeWorkflowExecution each): 6 keeps a pending call under
+    4 RPCs a minute with a 60 s caller heartbeat timeout (3.2 beats and 0.54 reads); 1
+    shows the caller every beat's partial output, at 6.5."""
     max_output_bytes: int = Field(default=512 * 1024, ge=1024, le=1536 * 1024)
     """Largest agent output (plus, for runs opened before revision 2, step messages) of one
     run. Temporal refuses payloads over 2 MB; a run that would exceed this fails with

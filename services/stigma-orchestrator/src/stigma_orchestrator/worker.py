@@ -7,7 +7,7 @@ from pydantic_ai.durable_exec.temporal import PydanticAIPlugin
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from agent_contract import ORCHESTRATOR_TASK_QUEUE
+from agent_contract import KEEPER_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE
 from service_kit import (
     DeploymentVersion,
     Telemetry,
@@ -24,6 +24,7 @@ from stigma_agent import (
     load_mcp_servers,
 )
 from stigma_orchestrator.callbacks import CallbackActivities
+from stigma_orchestrator.keeper import CallerKeeper, CallerKeeperWorkflow, start_keepers
 from stigma_orchestrator.metrics import OrchestratorMetrics
 from stigma_orchestrator.options import RunOptionsActivity
 from stigma_orchestrator.prices import PriceTable
@@ -32,6 +33,7 @@ from stigma_orchestrator.visibility import ensure_search_attributes
 from stigma_orchestrator.workflows import AgentExecutionWorkflow, RedeliverCallbackWorkflow
 
 logger = logging.getLogger(__name__)
+KEEPER_SLOTS = 64
 
 # The sandbox still forbids non-deterministic calls (datetime.now, random, I/O) inside the
 # workflow, but no longer re-imports every module the workflow file uses for each new run:
@@ -63,7 +65,7 @@ def replayer(settings: OrchestratorSettings | None = None) -> Replayer:
     payload converter and agent (replay tests and the recorded-history checks use it)."""
     AgentExecutionWorkflow.configure(workflow_agent(settings or OrchestratorSettings()))
     return Replayer(
-        workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow],
+        workflows=[AgentExecutionWorkflow, RedeliverCallbackWorkflow, CallerKeeperWorkflow],
         workflow_runner=SANDBOX,
         plugins=[PydanticAIPlugin()],
     )
@@ -85,7 +87,14 @@ async def serve(settings: OrchestratorSettings) -> None:
             plugins=[PydanticAIPlugin()],
         )
         await ensure_search_attributes(client)
-        callbacks = CallbackActivities(client, metrics=OrchestratorMetrics(telemetry.registry))
+        metrics = OrchestratorMetrics(telemetry.registry)
+        callbacks = CallbackActivities(client, metrics=metrics)
+        keeper = CallerKeeper(
+            client,
+            sweep=settings.keeper_sweep,
+            progress_every=settings.caller_progress_every,
+            metrics=metrics,
+        )
         version = DeploymentVersion(settings.deployment_name, settings.build_id)
         worker = Worker(
             client,
@@ -99,15 +108,31 @@ async def serve(settings: OrchestratorSettings) -> None:
             ],
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            max_cached_workflows=settings.max_cached_workflows,
             graceful_shutdown_timeout=settings.graceful_shutdown,
             sticky_queue_schedule_to_start_timeout=settings.sticky_queue_timeout,
             deployment_config=version.worker_config(),
         )
-        async with worker:
+        keepers = Worker(
+            client,
+            task_queue=KEEPER_TASK_QUEUE,
+            workflows=[CallerKeeperWorkflow],
+            workflow_runner=SANDBOX,
+            activities=[keeper.keep_callers],
+            # A process may run every shard's keeper, of the old and the new shard count
+            # while it changes: cheap coroutines, so room for all of them.
+            max_concurrent_activities=max(KEEPER_SLOTS, 2 * settings.keeper_shards),
+            graceful_shutdown_timeout=settings.graceful_shutdown,
+        )
+        async with worker, keepers:
             logger.info("stigma-orchestrator polling %s (%s)", ORCHESTRATOR_TASK_QUEUE, version)
             # Beside the wait, not before it: SIGTERM must drain the worker at any moment.
             adopting = asyncio.create_task(become_current_if_first(client, version))
+            starting = asyncio.create_task(
+                start_keepers(client, settings.keeper_shards, settings.keeper_heartbeat)
+            )
             try:
                 await wait_for_shutdown()
             finally:
                 adopting.cancel()
+                starting.cancel()

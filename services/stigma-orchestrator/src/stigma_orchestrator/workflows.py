@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         AGENT_WORKFLOW,
         AI_TASK_QUEUE,
         ATTACH_CALLBACK_SIGNAL,
+        CALLER_REPORT_SIGNAL,
         DECIDE_TOOL_CALL_UPDATE,
         DELIVER_CALLBACK_ACTIVITY,
         KEEP_CALLER_ALIVE_ACTIVITY,
@@ -35,12 +36,15 @@ with workflow.unsafe.imports_passed_through():
         CallbackRef,
         CallbackState,
         CallbackStatus,
+        CallerProgress,
+        CallerReport,
         CallerVerdict,
         CarriedCallback,
         DeliveryOutcome,
         DeliveryRequest,
         ExecutionStatus,
         KeepAliveRequest,
+        KeptCaller,
         Phase,
         ResumeState,
         RunOptions,
@@ -51,7 +55,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from stigma_agent import StigmaAgent, dump_conversation
     from stigma_orchestrator.agent_loop import AgentLoop, BudgetExceeded, ContinueAsNew
-    from stigma_orchestrator.visibility import pending_publisher, record_end
+    from stigma_orchestrator.visibility import (
+        KeeperPublisher,
+        pending_publisher,
+        published_at_start,
+        record_end,
+    )
 
 DEFAULT_MAX_STEPS = 32
 STEP_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
@@ -68,6 +77,11 @@ DELIVERY_RETRY = RetryPolicy(
 # A delivery keeps trying (Temporal unavailable, say) until the token would have
 # expired anyway; the caller is gone after that.
 MIN_DELIVERY_WINDOW = timedelta(minutes=1)
+# Revision 4: a delivery retried after a longer backoff than this waits on a workflow timer,
+# not inside an open workflow task. While Temporal refused completions, the SDK's default
+# (a minute) kept each run's task open between retries, and its status query (GetExecution,
+# stigmactl pending) timed out for as long as the refusals lasted.
+DELIVERY_LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 
 
 @dataclass
@@ -174,6 +188,14 @@ class AgentExecutionWorkflow:
         # Revision 3: a cancelled keep-alive resolves only once Temporal has recorded its
         # end, and the run waits for that after delivering (see AGENT_WORKFLOW_REVISION).
         self._keepers_settle = run.revision >= 3
+        # Revision 4: no keep-alive activity per call; the shard's keeper beats the callers
+        # the run publishes, and signals back what they answer (docs/adr/0020).
+        self._batch_kept = run.revision >= 4
+        self._keeper_memo = KeeperPublisher(run.execution_id)
+        if self._batch_kept:
+            # The caller stigma-api listed in the start request: its keeper beats it from the
+            # first sweep, whatever this run's workflow tasks wait behind (docs/adr/0020).
+            self._keeper_memo.started_with(published_at_start())
         if resume is not None:
             self._options = resume.options
             self._status.usage = resume.usage
@@ -218,6 +240,21 @@ class AgentExecutionWorkflow:
     def attach_callback(self, callback: CallbackRef) -> None:
         """A retried caller attempt re-attaches its new token to this same run."""
         self._attach(callback)
+
+    @workflow.signal(name=CALLER_REPORT_SIGNAL)
+    def caller_report(self, report: CallerReport) -> None:
+        """The keeper's word on one caller: it asked to cancel, or its attempt is gone."""
+        for attached in self._callbacks:
+            if attached.ref.fingerprint != report.fingerprint:
+                continue
+            if attached.state is not CallbackState.PENDING:
+                return  # delivered or delivering already: the report comes too late
+            if report.verdict is CallerVerdict.CANCEL_REQUESTED:
+                self._caller_cancelled = True
+            elif report.verdict is CallerVerdict.STALE:
+                attached.state = CallbackState.STALE
+                self._publish_pending()
+            return
 
     @workflow.run
     async def run(self, run: AgentRunInput) -> ExecutionStatus:
@@ -492,6 +529,11 @@ class AgentExecutionWorkflow:
         # The caller needs its first beat only within its heartbeat timeout. A short agent
         # ends before this grace and so costs no keep-alive activity at all.
         grace = attached.ref.beat_interval()
+        if self._batch_kept:
+            # Half a beat: publishing takes a workflow task, then a keeper sweep, and under
+            # load (a crashed orchestrator's sticky timeout, a backlog) that task alone
+            # waited 28 s, which a full beat of grace left no room for (docs/adr/0020).
+            grace = grace / 2
         if not attached.visible:  # a carried callback already waited past its grace
             try:
                 await workflow.wait_condition(
@@ -512,6 +554,8 @@ class AgentExecutionWorkflow:
             self._publish_pending()
             return
         self._publish_pending()
+        if self._batch_kept:
+            return  # published: the keeper of the run's shard takes it from here
         try:
             verdict: CallerVerdict = await workflow.execute_activity(
                 KEEP_CALLER_ALIVE_ACTIVITY,
@@ -567,6 +611,9 @@ class AgentExecutionWorkflow:
                 schedule_to_close_timeout=max(self._window(attached.ref), MIN_DELIVERY_WINDOW),
                 retry_policy=DELIVERY_RETRY,
                 result_type=DeliveryOutcome,
+                local_retry_threshold=(
+                    DELIVERY_LOCAL_RETRY_THRESHOLD if self._batch_kept else None
+                ),
             )
         except ActivityError:
             attached.state = CallbackState.ERROR
@@ -594,11 +641,29 @@ class AgentExecutionWorkflow:
                 and cb.attached_at is not None
             ]
         )
+        self._publish_kept()
+
+    def _publish_kept(self) -> None:
+        """Revision 4: the callers the keeper beats, and what they are shown."""
+        if not self._batch_kept:
+            return
+        usage = self._status.usage
+        self._keeper_memo.publish(
+            [KeptCaller.of(cb.ref) for cb in self._callbacks if cb.visible and cb.state.waiting],
+            CallerProgress(
+                execution_id=self._status.execution_id,
+                phase=self._status.phase.value,
+                steps=usage.steps,
+                tool_calls=usage.tool_calls,
+                waiting_for_approval=len(self._loop.pending) if self._loop else 0,
+            ),
+        )
 
     # -- status ----------------------------------------------------------------
 
     def _touch(self) -> None:
         self._status.updated_at = _iso(workflow.now())
+        self._publish_kept()
 
     def _set_phase(self, phase: Phase) -> None:
         self._status.phase = phase

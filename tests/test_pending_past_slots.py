@@ -1,0 +1,87 @@
+"""More pending calls than the orchestrator has activity slots (docs/adr/0020).
+
+Revision-4 runs hold no activity while their caller waits: the shard's keeper beats every
+caller from one activity on its own queue. With 2 orchestrator slots, 40 calls of 15 s
+agents under a 6 s caller heartbeat timeout all stay pending together, are beaten (or they
+would time out), and each completes on its first attempt, once, with its own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from agent_contract import KEEP_CALLER_ALIVE_ACTIVITY, PENDING_CALLBACKS_QUERY
+from devstack import LocalStack
+from tests.observability_support import scrape, total
+from tests.reliability_support import agent_runs, own_stack
+from tests.support import eventually, history_events, start_dsl
+
+CALLS = 40
+SLOTS = 2
+
+
+@pytest.fixture(scope="module")
+async def narrow(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    async with own_stack(
+        tmp_path_factory.mktemp("pending-past-slots"),
+        service_env={
+            "stigma-orchestrator": {"STIGMA_ORCHESTRATOR_MAX_CONCURRENT_ACTIVITIES": str(SLOTS)},
+            "zigflow-worker": {"ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": "100"},
+        },
+    ) as stack:
+        yield stack
+
+
+async def _heartbeats(stack: LocalStack) -> float:
+    target = stack.metrics_targets()["stigma-orchestrator"]
+    return total(await scrape(target), "stigma_caller_heartbeats_total", result="ok")
+
+
+async def test_more_pending_calls_than_orchestrator_slots_each_complete_once(
+    narrow: LocalStack,
+) -> None:
+    client: Client = narrow.client
+    beats_before = await _heartbeats(narrow)
+    callers = await asyncio.gather(
+        *(
+            start_dsl(
+                client,
+                "reliability-fast",
+                {"input": f"pending {n}", "parameters": {"steps": "1", "delay_ms": "15000"}},
+            )
+            for n in range(CALLS)
+        )
+    )
+
+    async def all_published() -> bool:
+        return (await client.count_workflows(PENDING_CALLBACKS_QUERY)).count == CALLS
+
+    # Every call waits at once, past its first beat: 20 times the orchestrator's slots.
+    await eventually(all_published, within=30)
+    results: list[dict[str, Any]] = await asyncio.gather(*(c.result() for c in callers))
+    beats = await _heartbeats(narrow) - beats_before
+
+    assert [r["output"] for r in results] == [f"pending {n}" for n in range(CALLS)]
+    # Kept alive by the keeper (a 15 s agent outlives a 6 s heartbeat timeout), every
+    # third of the timeout (1.7 to 2 s) from its first beat (2 s in) to the end: 6 to 9
+    # beats each, not one per sweep or per listing.
+    assert 5 * CALLS <= beats <= 9 * CALLS, f"{beats} beats for {CALLS} calls"
+    for caller in callers:
+        (started,) = await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+        assert started.activity_task_started_event_attributes.attempt == 1  # no retry
+        (run,) = await agent_runs(client, caller.id)  # one agent run per call
+        agent = client.get_workflow_handle(run)
+        scheduled = await history_events(agent, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        names = {e.activity_task_scheduled_event_attributes.activity_type.name for e in scheduled}
+        assert KEEP_CALLER_ALIVE_ACTIVITY not in names
+
+    async def none_pending() -> bool:
+        return (await client.count_workflows(PENDING_CALLBACKS_QUERY)).count == 0
+
+    await eventually(none_pending, within=30)
