@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from agent_contract import KEEP_CALLER_ALIVE_ACTIVITY, PENDING_CALLBACKS_QUERY
 from devstack import LocalStack
+from tests.grpc_proxy import GrpcProxy
 from tests.observability_support import scrape, total
 from tests.reliability_support import agent_runs, own_stack
 from tests.support import eventually, history_events, start_dsl
@@ -85,3 +86,52 @@ async def test_more_pending_calls_than_orchestrator_slots_each_complete_once(
         return (await client.count_workflows(PENDING_CALLBACKS_QUERY)).count == 0
 
     await eventually(none_pending, within=30)
+
+
+async def test_callers_stay_beaten_while_the_server_refuses_the_keepers_listings(
+    narrow: LocalStack,
+) -> None:
+    """A saturated or refusing server fails the keeper's listing (its RPC times out after
+    10 s): the keeper keeps beating the callers it knows, and lists again next sweep. A
+    keeper that failed its activity instead left every caller unbeaten (6 s timeout)."""
+    client: Client = narrow.client
+    orchestrator = narrow.services["stigma-orchestrator"]
+    direct = orchestrator.env["TEMPORAL_ADDRESS"]
+    async with GrpcProxy(direct) as proxy:
+        await narrow.stop_service("stigma-orchestrator")
+        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
+        try:
+            await narrow.start_service("stigma-orchestrator")
+            beats_before = await _heartbeats(narrow)
+            callers = [
+                await start_dsl(
+                    client,
+                    "reliability-fast",
+                    {"input": f"refused {n}", "parameters": {"steps": "1", "delay_ms": "30000"}},
+                )
+                for n in range(3)
+            ]
+
+            async def all_beaten() -> bool:
+                return await _heartbeats(narrow) >= beats_before + len(callers)
+
+            await eventually(all_beaten, within=30)
+            proxy.refused.add("ListWorkflowExecutions")
+
+            async def refused_past_a_listing_timeout() -> bool:
+                return proxy.refusals.get("ListWorkflowExecutions", 0) > 0
+
+            await eventually(refused_past_a_listing_timeout, within=10)
+            for n, caller in enumerate(callers):
+                result = await asyncio.wait_for(caller.result(), timeout=90)
+                assert result["output"] == f"refused {n}", result
+                # Beaten through the refusals: one attempt, no heartbeat timeout.
+                (started,) = await history_events(
+                    caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+                )
+                assert started.activity_task_started_event_attributes.attempt == 1
+            assert "ListWorkflowExecutions" in proxy.refused  # refused to the end
+        finally:
+            await narrow.stop_service("stigma-orchestrator")
+            orchestrator.env["TEMPORAL_ADDRESS"] = direct
+            await narrow.start_service("stigma-orchestrator")

@@ -151,19 +151,39 @@ class CallerKeeper:
         own_beat = timeout.total_seconds() / 3 if timeout else self._sweep
         with log_context(keeper_shard=f"{shard.index}/{shard.count}"):
             logger.info("keeping the callers of buckets [%d, %d)", lo, hi)
+            sweep: asyncio.Task[None] | None = None
             try:
                 while loop.time() < ends:
-                    swept_at = datetime.now(UTC)
-                    if loop.time() >= state.full_listing_due:
-                        state.listed_since = None
-                        state.full_listing_due = loop.time() + FULL_LISTING.total_seconds()
-                    await self._list(state)
-                    await self._fail_orphans(state)
-                    state.orphans_since = state.listed_since = swept_at - VISIBILITY_LAG
-                    self._gauge(shard, len(state.kept))
+                    # The sweep (listings) runs beside the beats, never before them: on a
+                    # slow or refusing server a listing takes up to its RPC timeout (10 s),
+                    # longer than a short caller timeout. A sweep still running is left to
+                    # finish; the next one starts after it.
+                    if sweep is None or sweep.done():
+                        sweep = asyncio.create_task(self._sweep_once(state, shard))
                     await self._beat_until(state, loop.time() + self._sweep, own_beat)
             finally:
+                if sweep is not None:
+                    sweep.cancel()
                 self._gauge(shard, 0)
+
+    async def _sweep_once(self, state: _Shard, shard: KeeperShard) -> None:
+        loop = asyncio.get_running_loop()
+        swept_at = datetime.now(UTC)
+        if loop.time() >= state.full_listing_due:
+            state.listed_since = None
+            state.full_listing_due = loop.time() + FULL_LISTING.total_seconds()
+        try:
+            await self._list(state)
+            await self._fail_orphans(state)
+        except RPCError as err:
+            # The callers already known are still beaten from memory; the next sweep lists
+            # from the same point. (Failing the activity here made its next attempt
+            # re-check the whole shard on that same server, and callers timed out.)
+            self._count_rpc("list_error")
+            logger.warning("could not list the shard (%s); will retry", err.status)
+        else:
+            state.orphans_since = state.listed_since = swept_at - VISIBILITY_LAG
+        self._gauge(shard, len(state.kept))
 
     # -- listing ---------------------------------------------------------------------
 
