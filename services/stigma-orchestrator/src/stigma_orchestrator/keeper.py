@@ -7,7 +7,8 @@ keeper of that bucket's shard:
 
 - lists its shard's runs with waiting callers every sweep (one paged visibility call);
 - checks each new caller once (a pending CallAgent at the signed attempt, docs/adr/0013),
-  then heartbeats it every third of its heartbeat timeout, jittered, with the progress;
+  then heartbeats it every third of its heartbeat timeout, jittered, with the progress,
+  as many beats in flight as the callers need at the latency seen (beat_pacing);
 - signals the run when a caller asks to cancel, or is gone while the agent runs;
 - fails the callers of runs Temporal closed without delivering (terminated, timed out).
 
@@ -19,6 +20,9 @@ which starts with a sweep and beats every listed caller at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import random
 from dataclasses import asdict, dataclass, field
@@ -55,6 +59,7 @@ from agent_contract import (
     keeper_workflow_id,
 )
 from service_kit import log_context
+from stigma_orchestrator.beat_pacing import BeatPacer
 from stigma_orchestrator.callbacks import fail_orphaned, running_step
 from stigma_orchestrator.callers import CallerGone, CallerRefused, Callers
 from stigma_orchestrator.metrics import OrchestratorMetrics
@@ -73,9 +78,8 @@ VISIBILITY_LAG = timedelta(seconds=30)
 # listed this often (and by a keeper that starts), to let go of callers whose run no
 # longer publishes them and to refresh the progress the callers are shown.
 FULL_LISTING = timedelta(seconds=30)
-# Heartbeats in flight at once (each a short RPC): 10,000 callers beaten every 20 s is
-# 500 a second, a few milliseconds each.
-BEATS_IN_FLIGHT = 64
+# How often a keeper with every beat slot taken looks whether the beats in flight stall.
+STALL_CHECK = 0.5
 LIST_PAGE = 1000
 RPC_TIMEOUT = timedelta(seconds=10)
 # A keeper activity returns after this and its workflow continues as new: its history
@@ -108,6 +112,7 @@ class _Shard:
 
     lo: int
     hi: int
+    label: str
     kept: dict[str, _Kept] = field(default_factory=dict)
     # Callers found gone or refused: never beaten again while their run still lists them.
     dropped: set[str] = field(default_factory=set)
@@ -116,6 +121,36 @@ class _Shard:
     listed_since: datetime | None = None
     """Start of the last sweep, less the lag (None: list the whole shard next)."""
     full_listing_due: float = 0.0
+    schedule: list[tuple[float, int, _Kept]] = field(default_factory=list)
+    """The next beat of each caller not being beaten, earliest first (a heap; entries of
+    callers let go since, or rescheduled, are skipped when they come up)."""
+    beating: dict[asyncio.Task[None], float] = field(default_factory=dict)
+    """The beats in flight, and when each started."""
+    pacer: BeatPacer = field(default_factory=BeatPacer)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a beat ends or a caller is taken on: the next beat may be due sooner."""
+    _order: itertools.count[int] = field(default_factory=itertools.count)
+
+    def plan(self, kept: _Kept, due: float) -> None:
+        kept.due = due
+        heapq.heappush(self.schedule, (due, next(self._order), kept))
+        self.changed.set()
+
+    def next_due_at(self) -> float | None:
+        """When the earliest planned beat is due (None: no caller waits for one)."""
+        while self.schedule:
+            due, _, kept = self.schedule[0]
+            if self.kept.get(kept.caller.fingerprint) is kept and kept.due == due:
+                return due
+            heapq.heappop(self.schedule)  # let go of, or planned again since
+        return None
+
+    def next_due(self, now: float) -> _Kept | None:
+        """The caller whose beat is due now, if any, taken off the schedule."""
+        due = self.next_due_at()
+        if due is None or due > now:
+            return None
+        return heapq.heappop(self.schedule)[2]
 
 
 class CallerKeeper:
@@ -139,12 +174,11 @@ class CallerKeeper:
         self._sweep = sweep.total_seconds()
         self._progress_every = max(progress_every, 1)
         self._metrics = metrics
-        self._gate = asyncio.Semaphore(BEATS_IN_FLIGHT)
 
     @activity.defn(name=KEEP_CALLERS_ACTIVITY)
     async def keep_callers(self, shard: KeeperShard) -> None:
         lo, hi = shard.buckets(CALLER_BUCKETS)
-        state = _Shard(lo=lo, hi=hi)
+        state = _Shard(lo=lo, hi=hi, label=f"{shard.index}/{shard.count}")
         loop = asyncio.get_running_loop()
         ends = loop.time() + KEEPER_TERM.total_seconds()
         timeout = activity.info().heartbeat_timeout
@@ -164,6 +198,8 @@ class CallerKeeper:
             finally:
                 if sweep is not None:
                     sweep.cancel()
+                for beat in state.beating:
+                    beat.cancel()
                 self._gauge(shard, 0)
 
     async def _sweep_once(self, state: _Shard, shard: KeeperShard) -> None:
@@ -215,12 +251,11 @@ class CallerKeeper:
                 if kept is not None:
                     kept.progress = progress
                 elif caller.fingerprint not in state.dropped:
-                    state.kept[caller.fingerprint] = _Kept(
-                        caller=caller,
-                        execution_id=execution.id,
-                        due=now + _first_beat_in(caller, kept_since),
-                        progress=progress,
+                    kept = _Kept(
+                        caller=caller, execution_id=execution.id, due=0.0, progress=progress
                     )
+                    state.kept[caller.fingerprint] = kept
+                    state.plan(kept, now + _first_beat_in(caller, kept_since))
             activity.heartbeat()
         if full:
             for fingerprint in [fp for fp in state.kept if fp not in listed]:
@@ -262,29 +297,58 @@ class CallerKeeper:
     # -- beating ---------------------------------------------------------------------
 
     async def _beat_until(self, state: _Shard, until: float, own_beat: float) -> None:
+        """Start each caller's beat when it is due, while fewer than the pacer's limit are
+        in flight; a beat that ends plans the caller's next one."""
         loop = asyncio.get_running_loop()
+        state.pacer.need([k.caller.beat_interval().total_seconds() for k in state.kept.values()])
+        self._limit_gauge(state, state.pacer.limit)
         while (now := loop.time()) < until:
-            due = [kept for kept in state.kept.values() if kept.due <= now]
-            if due:
-                outcomes = await asyncio.gather(*(self._beat(kept) for kept in due))
-                for kept, keep in zip(due, outcomes, strict=True):
-                    if not keep:
-                        state.kept.pop(kept.caller.fingerprint, None)
-                        state.dropped.add(kept.caller.fingerprint)
+            limit = state.pacer.limit
+            if len(state.beating) >= limit and _due_by(state.next_due_at(), now):
+                # Every slot taken while beats are due: the oldest beat in flight says how
+                # slow the server is now, before any of them ends to say so (a keeper that
+                # starts on a saturated server; a stall).
+                limit = state.pacer.limit_if_slower(now - min(state.beating.values()))
+            while len(state.beating) < limit and (kept := state.next_due(now)) is not None:
+                self._observe_lateness(now - kept.due)
+                task = asyncio.create_task(self._beat_and_plan(state, kept))
+                state.beating[task] = now
+                task.add_done_callback(state.beating.pop)
             activity.heartbeat()
-            wake = min([k.due for k in state.kept.values()] + [until, now + own_beat])
-            await asyncio.sleep(max(0.0, wake - loop.time()))
+            wake = min(until, now + own_beat)
+            if (due := state.next_due_at()) is not None:
+                # At the limit, look again soon: the beats in flight may be stalled.
+                wake = min(wake, due if len(state.beating) < limit else now + STALL_CHECK)
+            state.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.changed.wait(), max(0.0, wake - loop.time()))
+
+    async def _beat_and_plan(self, state: _Shard, kept: _Kept) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fingerprint = kept.caller.fingerprint
+        try:
+            keep = await self._beat(kept)
+        except Exception:
+            # One caller's unexpected failure must not end the beats of the others.
+            logger.exception("beat failed; will retry")
+            keep = True
+        finally:
+            state.pacer.observe(loop.time() - started)
+            state.changed.set()
+        if state.kept.get(fingerprint) is not kept:
+            return  # let go of while it was being beaten (a full listing no longer lists it)
+        if keep:
+            interval = kept.caller.beat_interval().total_seconds()
+            state.plan(kept, started + interval * random.uniform(0.85, 1.0))
+        else:
+            del state.kept[fingerprint]
+            state.dropped.add(fingerprint)
 
     async def _beat(self, kept: _Kept) -> bool:
         """One heartbeat to one caller; False once it is no longer to be beaten."""
-        async with self._gate:
-            interval = kept.caller.beat_interval().total_seconds()
-            kept.due = asyncio.get_running_loop().time() + interval * random.uniform(0.85, 1.0)
-            with log_context(execution_id=kept.execution_id, token_fp=kept.caller.fingerprint):
-                try:
-                    return await self._beat_checked(kept)
-                finally:
-                    activity.heartbeat()
+        with log_context(execution_id=kept.execution_id, token_fp=kept.caller.fingerprint):
+            return await self._beat_checked(kept)
 
     async def _beat_checked(self, kept: _Kept) -> bool:
         caller = kept.caller
@@ -382,6 +446,14 @@ class CallerKeeper:
         if self._metrics is not None:
             self._metrics.kept_callers.labels(f"{shard.index}/{shard.count}").set(count)
 
+    def _limit_gauge(self, state: _Shard, limit: int) -> None:
+        if self._metrics is not None:
+            self._metrics.keeper_beat_limit.labels(state.label).set(limit)
+
+    def _observe_lateness(self, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.keeper_beat_lateness.observe(max(seconds, 0.0))
+
     def _count_rpc(self, rpc: str) -> None:
         if self._metrics is not None:
             self._metrics.keeper_rpcs.labels(rpc).inc()
@@ -393,6 +465,10 @@ class CallerKeeper:
     def _count_heartbeat(self, result: str) -> None:
         if self._metrics is not None:
             self._metrics.heartbeats.labels(result).inc()
+
+
+def _due_by(due: float | None, now: float) -> bool:
+    return due is not None and due <= now
 
 
 def _first_beat_in(caller: KeptCaller, kept_since: datetime | None) -> float:

@@ -9,6 +9,9 @@ from service_kit import LATENCY_BUCKETS
 DELIVERY_OUTCOMES = ("completed", "failed", "cancelled", "stale", "refused", "error")
 HEARTBEAT_RESULTS = ("ok", "cancel_requested", "gone", "error")
 KEEPER_RPCS = ("heartbeat", "check", "progress", "list", "describe", "signal", "fail")
+# Beats start within milliseconds of their due time on a keeper that keeps up; seconds
+# late means the callers are a stall away from their heartbeat timeout.
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0)
 
 
 class OrchestratorMetrics:
@@ -49,6 +52,20 @@ class OrchestratorMetrics:
             "of a run's streaming step), list (a page of a listing), describe (a run whose "
             "caller is gone), signal (a report to a run), fail (an orphaned caller)",
             ["rpc"],
+            registry=registry,
+        )
+        self.keeper_beat_limit = Gauge(
+            "stigma_keeper_beat_limit",
+            "Caller heartbeats a keeper may have in flight at once, by shard: its callers' "
+            "beats per second times the latency of a beat, doubled, within 64 to 1024",
+            ["shard"],
+            registry=registry,
+        )
+        self.keeper_beat_lateness = Histogram(
+            "stigma_keeper_beat_lateness_seconds",
+            "How long after it came due a caller's beat started. A third of the caller's "
+            "heartbeat timeout late, a beat is one of two left before the caller times out",
+            buckets=LATENESS_BUCKETS,
             registry=registry,
         )
         for rpc in KEEPER_RPCS:

@@ -1,0 +1,88 @@
+"""The keeper's pacing: how many beats in flight, and which caller's beat comes next."""
+
+from __future__ import annotations
+
+from agent_contract import CallerProgress, KeptCaller, Phase
+from stigma_orchestrator.beat_pacing import CEILING, FLOOR, BeatPacer
+from stigma_orchestrator.keeper import _Kept, _Shard
+
+
+def test_an_idle_or_fast_shard_keeps_the_floor() -> None:
+    pacer = BeatPacer()
+    assert pacer.limit == FLOOR
+    pacer.need([20.0] * 1000)  # 50 beats/s at the first guess of 50 ms: 5 in flight
+    assert pacer.limit == FLOOR
+
+
+def test_the_limit_carries_the_beats_due_at_the_latency_seen_twice_over() -> None:
+    # The 17-minute run of docs/scaling.md: 2,500 callers beaten every 20 s, 0.5 s a beat.
+    # 64 in flight carried 128 beats/s against 125 needed, and callers fell behind.
+    pacer = BeatPacer()
+    pacer.need([20.0] * 2500)
+    for _ in range(200):
+        pacer.observe(0.5)
+    assert abs(pacer.latency - 0.5) < 0.01
+    assert pacer.limit == 125  # 125 beats/s x 0.5 s x 2
+    pacer.need([20.0] * 10_000)
+    assert pacer.limit == 500
+
+
+def test_the_limit_stops_at_the_ceiling_and_follows_the_latency_down() -> None:
+    pacer = BeatPacer()
+    pacer.need([2.0] * 10_000)
+    for _ in range(200):
+        pacer.observe(3.0)
+    assert pacer.limit == CEILING
+    for _ in range(200):
+        pacer.observe(0.005)  # 5,000 beats/s x 5 ms x 2: 50
+    assert pacer.limit == FLOOR
+
+
+def test_the_estimate_moves_a_twentieth_of_the_way_per_beat() -> None:
+    pacer = BeatPacer(latency=1.0)
+    pacer.observe(2.0)
+    assert abs(pacer.latency - 1.05) < 1e-9
+    pacer.observe(-1.0)  # a clock that stepped back reads as 0, never negative
+    assert 0 < pacer.latency < 1.05
+
+
+def _kept(n: int) -> _Kept:
+    caller = KeptCaller(
+        namespace="default",
+        workflow_id=f"caller-{n}",
+        run_id="run",
+        activity_id="1",
+        attempt=1,
+        fingerprint=f"fp-{n}",
+        expires_at="2030-01-01T00:00:00+00:00",
+        heartbeat_timeout_ms=6000,
+    )
+    progress = CallerProgress(execution_id=f"agent-{n}", phase=Phase.RUNNING.value)
+    return _Kept(caller=caller, execution_id=f"agent-{n}", due=0.0, progress=progress)
+
+
+async def test_the_schedule_yields_due_beats_earliest_first_and_skips_stale_entries() -> None:
+    shard = _Shard(lo=0, hi=1, label="0/1")
+    a, b, c = _kept(1), _kept(2), _kept(3)
+    for kept, due in ((a, 5.0), (b, 1.0), (c, 3.0)):
+        shard.kept[kept.caller.fingerprint] = kept
+        shard.plan(kept, due)
+    assert shard.changed.is_set()  # a new caller may be due before the keeper's next wake
+    shard.plan(c, 10.0)  # planned again: its entry at 3.0 no longer counts
+    del shard.kept[a.caller.fingerprint]  # let go of by a full listing
+    assert shard.next_due_at() == 1.0
+    assert shard.next_due(0.5) is None
+    assert shard.next_due(6.0) is b
+    assert shard.next_due(6.0) is None  # a's entry is a caller let go of, c's is stale
+    assert shard.next_due_at() == 10.0
+    assert shard.next_due(10.0) is c
+    assert shard.next_due_at() is None
+
+
+def test_beats_stalled_in_flight_raise_the_limit_before_any_of_them_ends() -> None:
+    # A keeper that starts on a saturated server: 64 beats out, none back after 3 s.
+    pacer = BeatPacer()
+    pacer.need([2.0] * 150)  # 75 beats/s
+    assert pacer.limit == FLOOR
+    assert pacer.limit_if_slower(3.0) == 450  # 75 x 3 s x 2
+    assert pacer.limit_if_slower(0.01) == FLOOR  # never below what the estimate gives
