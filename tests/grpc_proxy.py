@@ -1,6 +1,6 @@
-"""A pass-through gRPC proxy that can refuse chosen methods, put in front of one service's
-Temporal connection to give it an outage of one kind of call (for example every
-completion by id) while everything else it does keeps working.
+"""A pass-through gRPC proxy that can refuse or delay chosen methods, put in front of one
+service's Temporal connection to give it an outage or a slow spell of one kind of call (for
+example every completion by id) while everything else it does keeps working.
 
 Messages are forwarded as raw bytes, so it knows no service's protos; Temporal's RPCs are
 all unary. Refused calls get UNAVAILABLE, as from a server that is overloaded or going
@@ -9,6 +9,7 @@ away, the status a Temporal client treats as retryable.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -35,6 +36,8 @@ class GrpcProxy:
         # answered with UNAVAILABLE instead of forwarded.
         self.refused: set[str] = set()
         self.refusals: dict[str, int] = {}
+        # Method names held this many seconds before they are forwarded: a slow server.
+        self.delays: dict[str, float] = {}
         self._server: grpc.aio.Server | None = None
         self._channel: grpc.aio.Channel | None = None
 
@@ -69,6 +72,8 @@ class GrpcProxy:
         if name in self.refused:
             self.refusals[name] = self.refusals.get(name, 0) + 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{name} refused by the test proxy")
+        if (delay := self.delays.get(name)) is not None:
+            await asyncio.sleep(delay)
         assert self._channel is not None
         call = self._channel.unary_unary(method)
         metadata = [

@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from agent_contract import KEEP_CALLER_ALIVE_ACTIVITY, PENDING_CALLBACKS_QUERY
 from devstack import LocalStack
+from stigma_orchestrator.beat_pacing import FLOOR
 from tests.grpc_proxy import GrpcProxy
 from tests.observability_support import scrape, total
 from tests.reliability_support import agent_runs, own_stack
@@ -131,6 +132,58 @@ async def test_callers_stay_beaten_while_the_server_refuses_the_keepers_listings
                 )
                 assert started.activity_task_started_event_attributes.attempt == 1
             assert "ListWorkflowExecutions" in proxy.refused  # refused to the end
+        finally:
+            await narrow.stop_service("stigma-orchestrator")
+            orchestrator.env["TEMPORAL_ADDRESS"] = direct
+            await narrow.start_service("stigma-orchestrator")
+
+
+SLOW_CALLS = 150
+BEAT_DELAY = 3.0
+BEAT_LIMIT = "stigma_keeper_beat_limit"
+
+
+async def test_callers_stay_beaten_while_every_beat_takes_seconds(narrow: LocalStack) -> None:
+    """A saturated server answers each beat seconds late. 150 callers of a 6 s heartbeat
+    timeout need about 80 beats a second; at 3 s a beat that is 240 in flight at once. A
+    keeper fixed at 64 in flight beat each caller every 7 s or so, and they timed out; the
+    keeper sizes its beats in flight from the latency it sees (beat_pacing)."""
+    client: Client = narrow.client
+    orchestrator = narrow.services["stigma-orchestrator"]
+    direct = orchestrator.env["TEMPORAL_ADDRESS"]
+    async with GrpcProxy(direct) as proxy:
+        await narrow.stop_service("stigma-orchestrator")
+        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
+        try:
+            await narrow.start_service("stigma-orchestrator")
+            proxy.delays["RecordActivityTaskHeartbeatById"] = BEAT_DELAY
+            callers = await asyncio.gather(
+                *(
+                    start_dsl(
+                        client,
+                        "reliability-fast",
+                        {"input": f"slow {n}", "parameters": {"steps": "1", "delay_ms": "25000"}},
+                    )
+                    for n in range(SLOW_CALLS)
+                )
+            )
+
+            async def more_in_flight_than_a_fixed_64() -> bool:
+                samples = await scrape(narrow.metrics_targets()["stigma-orchestrator"])
+                limits = [v for (name, _), v in samples.items() if name == BEAT_LIMIT]
+                return max(limits, default=0) > FLOOR
+
+            await eventually(more_in_flight_than_a_fixed_64, within=30)
+            results: list[dict[str, Any]] = await asyncio.wait_for(
+                asyncio.gather(*(c.result() for c in callers)), timeout=120
+            )
+            assert [r["output"] for r in results] == [f"slow {n}" for n in range(SLOW_CALLS)]
+            for caller in callers:
+                # Beaten in time despite the slow server: one attempt, no heartbeat timeout.
+                (started,) = await history_events(
+                    caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+                )
+                assert started.activity_task_started_event_attributes.attempt == 1, caller.id
         finally:
             await narrow.stop_service("stigma-orchestrator")
             orchestrator.env["TEMPORAL_ADDRESS"] = direct
