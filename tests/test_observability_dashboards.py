@@ -148,11 +148,16 @@ async def prometheus(
 
 
 async def _workload(observed: Observed) -> None:
-    """Successes, a failure, fire-and-forget and a refused token."""
+    """Successes, a failure, fire-and-forget, a refused token, and a call that outlives its
+    first keeper beat (6 s heartbeat timeout: beaten from 1 s on)."""
     client = observed.stack.client
     ok = await start_dsl(client, "observed-call", {"input": "chart", "parameters": {"steps": "2"}})
     failing = await start_dsl(client, "failing-agent", {"question": "chart a failure"})
+    beaten = await start_dsl(
+        client, "reliability-fast", {"input": "beaten", "parameters": {"delay_ms": "3000"}}
+    )
     await ok.result()
+    await beaten.result()
     with pytest.raises(WorkflowFailureError):
         await failing.result()
     async with observed.stack.stigma_channel() as channel:
