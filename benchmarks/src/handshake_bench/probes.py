@@ -112,3 +112,16 @@ def by_label(
         if found := pattern.search(labels):
             sums[found.group(1)] = sums.get(found.group(1), 0.0) + value
     return sums
+
+
+def bucket_quantile(before: dict[str, float], after: dict[str, float], q: float) -> float | None:
+    """The upper bound of the histogram bucket holding quantile ``q`` of what was observed
+    between two scrapes of its ``_bucket`` samples (by ``le``); None if nothing was."""
+    counts = sorted((float(le), after[le] - before.get(le, 0.0)) for le in after if le != "+Inf")
+    observed = after.get("+Inf", 0.0) - before.get("+Inf", 0.0)
+    if observed <= 0:
+        return None
+    for bound, cumulative in counts:
+        if cumulative >= q * observed:
+            return bound
+    return float("inf")

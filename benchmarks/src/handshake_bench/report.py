@@ -84,6 +84,12 @@ def table(results: dict[str, Any]) -> str:
             f" MB (limit {pending['orchestrator_rss_limit_mb']}), caller attempts beyond the"
             f" first {pending['caller_attempts_beyond_first']}"
         )
+    if "keeper_beat_limit" in pending:
+        lines.append(
+            f"  keeper: beats started at most {pending['keeper_beat_lateness_p50_le_s']} s"
+            f" (p50) / {pending['keeper_beat_lateness_p99_le_s']} s (p99) late,"
+            f" {pending['keeper_beat_limit']:.0f} allowed in flight"
+        )
     alt = results["alternatives"]
     lines.append(
         f"alternatives ({alt['agents']} agents x {alt['agent_seconds']} s, {alt['slots']} slots)"

@@ -306,6 +306,9 @@ async def _hold(client: Client, calls: int, *, already: int = 0) -> None:
         await asyncio.sleep(1)
 
 
+LATENESS_BUCKETS = "stigma_keeper_beat_lateness_seconds_bucket"
+
+
 async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     """N agent calls pending at once: what they cost the zigflow-worker and the orchestrator."""
     client = stack.client
@@ -377,16 +380,16 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
     rpcs_before = probes.by_label(
         await probes.scrape(server), "service_requests", "operation", FRONTEND
     )
-    keeper_before = probes.by_label(
-        await probes.scrape(orchestrator), "stigma_keeper_rpcs_total", "rpc"
-    )
+    orchestrator_before = await probes.scrape(orchestrator)
+    keeper_before = probes.by_label(orchestrator_before, "stigma_keeper_rpcs_total", "rpc")
+    lateness_before = probes.by_label(orchestrator_before, LATENESS_BUCKETS, "le")
     await asyncio.sleep(RPC_WINDOW_S)
     rpcs_after = probes.by_label(
         await probes.scrape(server), "service_requests", "operation", FRONTEND
     )
-    keeper_after = probes.by_label(
-        await probes.scrape(orchestrator), "stigma_keeper_rpcs_total", "rpc"
-    )
+    orchestrator_after = await probes.scrape(orchestrator)
+    keeper_after = probes.by_label(orchestrator_after, "stigma_keeper_rpcs_total", "rpc")
+    lateness_after = probes.by_label(orchestrator_after, LATENESS_BUCKETS, "le")
     keeper_per_call_min = {
         rpc: (count - keeper_before.get(rpc, 0.0)) / n / (RPC_WINDOW_S / 60)
         for rpc, count in keeper_after.items()
@@ -429,6 +432,15 @@ async def pending_at_scale(stack: LocalStack, sizes: Sizes) -> dict[str, Any]:
         ),
         "keeper_rpcs_per_call_per_min": round(sum(keeper_per_call_min.values()), 2),
         "keeper_rpcs_by_kind": {rpc: round(v, 3) for rpc, v in sorted(keeper_per_call_min.items())},
+        # How late the keeper started beats in the window (bucket bounds: "at most"), and
+        # how many it let wait on the server at once at the end of it.
+        "keeper_beat_lateness_p50_le_s": probes.bucket_quantile(
+            lateness_before, lateness_after, 0.5
+        ),
+        "keeper_beat_lateness_p99_le_s": probes.bucket_quantile(
+            lateness_before, lateness_after, 0.99
+        ),
+        "keeper_beat_limit": probes.total(orchestrator_after, "stigma_keeper_beat_limit"),
         "rpcs_per_call_per_min": {
             op: round(v, 3) for op, v in sorted(per_call_min.items()) if v >= 0.005
         },
