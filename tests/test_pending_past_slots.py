@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from agent_contract import KEEP_CALLER_ALIVE_ACTIVITY, PENDING_CALLBACKS_QUERY
 from devstack import LocalStack
@@ -45,21 +46,54 @@ async def _heartbeats(stack: LocalStack) -> float:
     return total(await scrape(target), "stigma_caller_heartbeats_total", result="ok")
 
 
+@asynccontextmanager
+async def _orchestrator_behind_a_proxy(stack: LocalStack) -> AsyncIterator[GrpcProxy]:
+    """The orchestrator restarted with its Temporal connection through a GrpcProxy, and
+    restarted direct again afterwards."""
+    orchestrator = stack.services["stigma-orchestrator"]
+    direct = orchestrator.env["TEMPORAL_ADDRESS"]
+    async with GrpcProxy(direct) as proxy:
+        await stack.stop_service("stigma-orchestrator")
+        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
+        try:
+            await stack.start_service("stigma-orchestrator")
+            yield proxy
+        finally:
+            await stack.stop_service("stigma-orchestrator")
+            orchestrator.env["TEMPORAL_ADDRESS"] = direct
+            await stack.start_service("stigma-orchestrator")
+
+
+async def _start_calls(
+    client: Client, prefix: str, count: int, agent_ms: int
+) -> list[WorkflowHandle[Any, Any]]:
+    """``count`` calls at once of a one-step agent of ``agent_ms``, under a 6 s caller
+    heartbeat timeout (beaten every 2 s from 1 s in); inputs ``"{prefix} {n}"``."""
+    parameters = {"steps": "1", "delay_ms": str(agent_ms)}
+    return list(
+        await asyncio.gather(
+            *(
+                start_dsl(
+                    client, "reliability-fast", {"input": f"{prefix} {n}", "parameters": parameters}
+                )
+                for n in range(count)
+            )
+        )
+    )
+
+
+async def _on_its_first_attempt(caller: WorkflowHandle[Any, Any]) -> None:
+    """The caller's CallAgent never retried: no heartbeat timeout, no StigmaBusy."""
+    (started,) = await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started.activity_task_started_event_attributes.attempt == 1, caller.id
+
+
 async def test_more_pending_calls_than_orchestrator_slots_each_complete_once(
     narrow: LocalStack,
 ) -> None:
     client: Client = narrow.client
     beats_before = await _heartbeats(narrow)
-    callers = await asyncio.gather(
-        *(
-            start_dsl(
-                client,
-                "reliability-fast",
-                {"input": f"pending {n}", "parameters": {"steps": "1", "delay_ms": "15000"}},
-            )
-            for n in range(CALLS)
-        )
-    )
+    callers = await _start_calls(client, "pending", CALLS, 15_000)
 
     async def all_published() -> bool:
         return (await client.count_workflows(PENDING_CALLBACKS_QUERY)).count == CALLS
@@ -75,8 +109,7 @@ async def test_more_pending_calls_than_orchestrator_slots_each_complete_once(
     # beats each, not one per sweep or per listing.
     assert 5 * CALLS <= beats <= 9 * CALLS, f"{beats} beats for {CALLS} calls"
     for caller in callers:
-        (started,) = await history_events(caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
-        assert started.activity_task_started_event_attributes.attempt == 1  # no retry
+        await _on_its_first_attempt(caller)
         (run,) = await agent_runs(client, caller.id)  # one agent run per call
         agent = client.get_workflow_handle(run)
         scheduled = await history_events(agent, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
@@ -96,46 +129,25 @@ async def test_callers_stay_beaten_while_the_server_refuses_the_keepers_listings
     10 s): the keeper keeps beating the callers it knows, and lists again next sweep. A
     keeper that failed its activity instead left every caller unbeaten (6 s timeout)."""
     client: Client = narrow.client
-    orchestrator = narrow.services["stigma-orchestrator"]
-    direct = orchestrator.env["TEMPORAL_ADDRESS"]
-    async with GrpcProxy(direct) as proxy:
-        await narrow.stop_service("stigma-orchestrator")
-        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
-        try:
-            await narrow.start_service("stigma-orchestrator")
-            beats_before = await _heartbeats(narrow)
-            callers = [
-                await start_dsl(
-                    client,
-                    "reliability-fast",
-                    {"input": f"refused {n}", "parameters": {"steps": "1", "delay_ms": "30000"}},
-                )
-                for n in range(3)
-            ]
+    async with _orchestrator_behind_a_proxy(narrow) as proxy:
+        beats_before = await _heartbeats(narrow)
+        callers = await _start_calls(client, "refused", 3, 30_000)
 
-            async def all_beaten() -> bool:
-                return await _heartbeats(narrow) >= beats_before + len(callers)
+        async def all_beaten() -> bool:
+            return await _heartbeats(narrow) >= beats_before + len(callers)
 
-            await eventually(all_beaten, within=30)
-            proxy.refused.add("ListWorkflowExecutions")
+        await eventually(all_beaten, within=30)
+        proxy.refused.add("ListWorkflowExecutions")
 
-            async def refused_past_a_listing_timeout() -> bool:
-                return proxy.refusals.get("ListWorkflowExecutions", 0) > 0
+        async def refused_past_a_listing_timeout() -> bool:
+            return proxy.refusals.get("ListWorkflowExecutions", 0) > 0
 
-            await eventually(refused_past_a_listing_timeout, within=10)
-            for n, caller in enumerate(callers):
-                result = await asyncio.wait_for(caller.result(), timeout=90)
-                assert result["output"] == f"refused {n}", result
-                # Beaten through the refusals: one attempt, no heartbeat timeout.
-                (started,) = await history_events(
-                    caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-                )
-                assert started.activity_task_started_event_attributes.attempt == 1
-            assert "ListWorkflowExecutions" in proxy.refused  # refused to the end
-        finally:
-            await narrow.stop_service("stigma-orchestrator")
-            orchestrator.env["TEMPORAL_ADDRESS"] = direct
-            await narrow.start_service("stigma-orchestrator")
+        await eventually(refused_past_a_listing_timeout, within=10)
+        for n, caller in enumerate(callers):
+            result = await asyncio.wait_for(caller.result(), timeout=90)
+            assert result["output"] == f"refused {n}", result
+            await _on_its_first_attempt(caller)  # beaten through the refusals
+        assert "ListWorkflowExecutions" in proxy.refused  # refused to the end
 
 
 SLOW_CALLS = 150
@@ -149,42 +161,19 @@ async def test_callers_stay_beaten_while_every_beat_takes_seconds(narrow: LocalS
     keeper fixed at 64 in flight beat each caller every 7 s or so, and they timed out; the
     keeper sizes its beats in flight from the latency it sees (beat_pacing)."""
     client: Client = narrow.client
-    orchestrator = narrow.services["stigma-orchestrator"]
-    direct = orchestrator.env["TEMPORAL_ADDRESS"]
-    async with GrpcProxy(direct) as proxy:
-        await narrow.stop_service("stigma-orchestrator")
-        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
-        try:
-            await narrow.start_service("stigma-orchestrator")
-            proxy.delays["RecordActivityTaskHeartbeatById"] = BEAT_DELAY
-            callers = await asyncio.gather(
-                *(
-                    start_dsl(
-                        client,
-                        "reliability-fast",
-                        {"input": f"slow {n}", "parameters": {"steps": "1", "delay_ms": "25000"}},
-                    )
-                    for n in range(SLOW_CALLS)
-                )
-            )
+    async with _orchestrator_behind_a_proxy(narrow) as proxy:
+        proxy.delays["RecordActivityTaskHeartbeatById"] = BEAT_DELAY
+        callers = await _start_calls(client, "slow", SLOW_CALLS, 25_000)
 
-            async def more_in_flight_than_a_fixed_64() -> bool:
-                samples = await scrape(narrow.metrics_targets()["stigma-orchestrator"])
-                limits = [v for (name, _), v in samples.items() if name == BEAT_LIMIT]
-                return max(limits, default=0) > FLOOR
+        async def more_in_flight_than_a_fixed_64() -> bool:
+            samples = await scrape(narrow.metrics_targets()["stigma-orchestrator"])
+            limits = [v for (name, _), v in samples.items() if name == BEAT_LIMIT]
+            return max(limits, default=0) > FLOOR
 
-            await eventually(more_in_flight_than_a_fixed_64, within=30)
-            results: list[dict[str, Any]] = await asyncio.wait_for(
-                asyncio.gather(*(c.result() for c in callers)), timeout=120
-            )
-            assert [r["output"] for r in results] == [f"slow {n}" for n in range(SLOW_CALLS)]
-            for caller in callers:
-                # Beaten in time despite the slow server: one attempt, no heartbeat timeout.
-                (started,) = await history_events(
-                    caller, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-                )
-                assert started.activity_task_started_event_attributes.attempt == 1, caller.id
-        finally:
-            await narrow.stop_service("stigma-orchestrator")
-            orchestrator.env["TEMPORAL_ADDRESS"] = direct
-            await narrow.start_service("stigma-orchestrator")
+        await eventually(more_in_flight_than_a_fixed_64, within=30)
+        results: list[dict[str, Any]] = await asyncio.wait_for(
+            asyncio.gather(*(c.result() for c in callers)), timeout=120
+        )
+        assert [r["output"] for r in results] == [f"slow {n}" for n in range(SLOW_CALLS)]
+        for caller in callers:
+            await _on_its_first_attempt(caller)  # beaten in time despite the slow server
