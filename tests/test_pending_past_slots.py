@@ -19,7 +19,6 @@ from temporalio.client import Client, WorkflowHandle
 
 from agent_contract import KEEP_CALLER_ALIVE_ACTIVITY, PENDING_CALLBACKS_QUERY
 from devstack import LocalStack
-from stigma_orchestrator.beat_pacing import FLOOR
 from tests.grpc_proxy import GrpcProxy
 from tests.observability_support import scrape, total
 from tests.reliability_support import agent_runs, own_stack
@@ -47,20 +46,21 @@ async def _heartbeats(stack: LocalStack) -> float:
 
 
 @asynccontextmanager
-async def _orchestrator_behind_a_proxy(stack: LocalStack) -> AsyncIterator[GrpcProxy]:
-    """The orchestrator restarted with its Temporal connection through a GrpcProxy, and
-    restarted direct again afterwards."""
+async def _orchestrator_behind_a_proxy(stack: LocalStack, **env: str) -> AsyncIterator[GrpcProxy]:
+    """The orchestrator restarted with its Temporal connection through a GrpcProxy (and
+    ``env``), and restarted direct, as it was, afterwards."""
     orchestrator = stack.services["stigma-orchestrator"]
-    direct = orchestrator.env["TEMPORAL_ADDRESS"]
-    async with GrpcProxy(direct) as proxy:
+    was = dict(orchestrator.env)
+    async with GrpcProxy(was["TEMPORAL_ADDRESS"]) as proxy:
         await stack.stop_service("stigma-orchestrator")
-        orchestrator.env["TEMPORAL_ADDRESS"] = proxy.address
+        orchestrator.env.update(env, TEMPORAL_ADDRESS=proxy.address)
         try:
             await stack.start_service("stigma-orchestrator")
             yield proxy
         finally:
             await stack.stop_service("stigma-orchestrator")
-            orchestrator.env["TEMPORAL_ADDRESS"] = direct
+            orchestrator.env.clear()
+            orchestrator.env.update(was)
             await stack.start_service("stigma-orchestrator")
 
 
@@ -150,30 +150,34 @@ async def test_callers_stay_beaten_while_the_server_refuses_the_keepers_listings
         assert "ListWorkflowExecutions" in proxy.refused  # refused to the end
 
 
-SLOW_CALLS = 150
-BEAT_DELAY = 3.0
+BEAT_DELAY = 2.0
+# Beats a keeper may always have in flight, lowered from 64 so that 40 callers need
+# ten times more than it: the same shortfall as 64 against 2,500 callers at 0.5 s a beat.
+BEATS_FLOOR = 4
 BEAT_LIMIT = "stigma_keeper_beat_limit"
 
 
 async def test_callers_stay_beaten_while_every_beat_takes_seconds(narrow: LocalStack) -> None:
-    """A saturated server answers each beat seconds late. 150 callers of a 6 s heartbeat
-    timeout need about 80 beats a second; at 3 s a beat that is 240 in flight at once. A
-    keeper fixed at 64 in flight beat each caller every 7 s or so, and they timed out; the
-    keeper sizes its beats in flight from the latency it sees (beat_pacing)."""
+    """A saturated server answers each beat seconds late. 40 callers of a 6 s heartbeat
+    timeout need about 22 beats a second; at 2 s a beat that is 43 in flight at once. A
+    keeper held at its floor of 4 beat each caller every 20 s or so, and they timed out;
+    the keeper lets out as many as its callers need at the latency it sees."""
     client: Client = narrow.client
-    async with _orchestrator_behind_a_proxy(narrow) as proxy:
+    async with _orchestrator_behind_a_proxy(
+        narrow, STIGMA_ORCHESTRATOR_KEEPER_BEATS_IN_FLIGHT_MIN=str(BEATS_FLOOR)
+    ) as proxy:
         proxy.delays["RecordActivityTaskHeartbeatById"] = BEAT_DELAY
-        callers = await _start_calls(client, "slow", SLOW_CALLS, 25_000)
+        callers = await _start_calls(client, "slow", CALLS, 20_000)
 
-        async def more_in_flight_than_a_fixed_64() -> bool:
+        async def far_above_the_floor() -> bool:
             samples = await scrape(narrow.metrics_targets()["stigma-orchestrator"])
             limits = [v for (name, _), v in samples.items() if name == BEAT_LIMIT]
-            return max(limits, default=0) > FLOOR
+            return max(limits, default=0) >= 8 * BEATS_FLOOR
 
-        await eventually(more_in_flight_than_a_fixed_64, within=30)
+        await eventually(far_above_the_floor, within=30)
         results: list[dict[str, Any]] = await asyncio.wait_for(
-            asyncio.gather(*(c.result() for c in callers)), timeout=120
+            asyncio.gather(*(c.result() for c in callers)), timeout=90
         )
-        assert [r["output"] for r in results] == [f"slow {n}" for n in range(SLOW_CALLS)]
+        assert [r["output"] for r in results] == [f"slow {n}" for n in range(CALLS)]
         for caller in callers:
             await _on_its_first_attempt(caller)  # beaten in time despite the slow server

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from agent_contract import CallerProgress, KeptCaller, Phase
 from stigma_orchestrator.beat_pacing import CEILING, FLOOR, BeatPacer
 from stigma_orchestrator.keeper import _Kept, _Shard
+from stigma_orchestrator.settings import OrchestratorSettings
 
 
 def test_an_idle_or_fast_shard_keeps_the_floor() -> None:
@@ -86,3 +90,12 @@ def test_beats_stalled_in_flight_raise_the_limit_before_any_of_them_ends() -> No
     assert pacer.limit == FLOOR
     assert pacer.limit_if_slower(3.0) == 450  # 75 x 3 s x 2
     assert pacer.limit_if_slower(0.01) == FLOOR  # never below what the estimate gives
+
+
+def test_the_bounds_come_from_the_settings_and_must_be_in_order() -> None:
+    settings = OrchestratorSettings(keeper_beats_in_flight_min=4, keeper_beats_in_flight_max=8)
+    assert (settings.keeper_beats_in_flight_min, settings.keeper_beats_in_flight_max) == (4, 8)
+    assert OrchestratorSettings().keeper_beats_in_flight_min == FLOOR
+    assert OrchestratorSettings().keeper_beats_in_flight_max == CEILING
+    with pytest.raises(ValidationError, match="KEEPER_BEATS_IN_FLIGHT_MAX"):
+        OrchestratorSettings(keeper_beats_in_flight_min=100, keeper_beats_in_flight_max=10)

@@ -59,7 +59,7 @@ from agent_contract import (
     keeper_workflow_id,
 )
 from service_kit import log_context
-from stigma_orchestrator.beat_pacing import BeatPacer
+from stigma_orchestrator.beat_pacing import CEILING, FLOOR, BeatPacer
 from stigma_orchestrator.callbacks import fail_orphaned, running_step
 from stigma_orchestrator.callers import CallerGone, CallerRefused, Callers
 from stigma_orchestrator.metrics import OrchestratorMetrics
@@ -162,6 +162,7 @@ class CallerKeeper:
         *,
         sweep: timedelta,
         progress_every: int,
+        beats_in_flight: tuple[int, int] = (FLOOR, CEILING),
         metrics: OrchestratorMetrics | None = None,
     ) -> None:
         self._client = client
@@ -174,11 +175,18 @@ class CallerKeeper:
         self._sweep = sweep.total_seconds()
         self._progress_every = max(progress_every, 1)
         self._metrics = metrics
+        self._beats_in_flight = beats_in_flight
 
     @activity.defn(name=KEEP_CALLERS_ACTIVITY)
     async def keep_callers(self, shard: KeeperShard) -> None:
         lo, hi = shard.buckets(CALLER_BUCKETS)
-        state = _Shard(lo=lo, hi=hi, label=f"{shard.index}/{shard.count}")
+        floor, ceiling = self._beats_in_flight
+        state = _Shard(
+            lo=lo,
+            hi=hi,
+            label=f"{shard.index}/{shard.count}",
+            pacer=BeatPacer(floor=floor, ceiling=ceiling),
+        )
         loop = asyncio.get_running_loop()
         ends = loop.time() + KEEPER_TERM.total_seconds()
         timeout = activity.info().heartbeat_timeout
@@ -261,6 +269,9 @@ class CallerKeeper:
             for fingerprint in [fp for fp in state.kept if fp not in listed]:
                 del state.kept[fingerprint]
             state.dropped &= listed
+        # The demand as listed now: callers just taken on are due within half a beat, and
+        # a keeper held at its floor until the next sweep would start them late.
+        state.pacer.need([k.caller.beat_interval().total_seconds() for k in state.kept.values()])
 
     async def _fail_orphans(self, state: _Shard) -> None:
         """Fail the callers of runs that closed without their code running to the end."""
@@ -300,8 +311,7 @@ class CallerKeeper:
         """Start each caller's beat when it is due, while fewer than the pacer's limit are
         in flight; a beat that ends plans the caller's next one."""
         loop = asyncio.get_running_loop()
-        state.pacer.need([k.caller.beat_interval().total_seconds() for k in state.kept.values()])
-        self._limit_gauge(state, state.pacer.limit)
+        shown = 0
         while (now := loop.time()) < until:
             limit = state.pacer.limit
             if len(state.beating) >= limit and _due_by(state.next_due_at(), now):
@@ -309,6 +319,8 @@ class CallerKeeper:
                 # slow the server is now, before any of them ends to say so (a keeper that
                 # starts on a saturated server; a stall).
                 limit = state.pacer.limit_if_slower(now - min(state.beating.values()))
+            if limit != shown:
+                self._limit_gauge(state, shown := limit)
             while len(state.beating) < limit and (kept := state.next_due(now)) is not None:
                 self._observe_lateness(now - kept.due)
                 task = asyncio.create_task(self._beat_and_plan(state, kept))

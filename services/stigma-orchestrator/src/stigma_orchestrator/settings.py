@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from service_kit import ServiceSettings
@@ -59,6 +59,14 @@ class OrchestratorSettings(ServiceSettings):
     one sweep of being published (a third of its heartbeat timeout after it attached), a
     terminated run's callers are failed within about one sweep. Keep it under a third of
     the shortest caller heartbeat timeout. The whole shard is listed every 30 s."""
+    keeper_beats_in_flight_min: int = Field(default=64, ge=1, le=100_000)
+    """Caller heartbeats a keeper may always have in flight at once. Above it, the keeper
+    lets out what its callers need at the latency it sees (their beats a second times a
+    beat's duration, doubled: docs/adr/0020), up to the max."""
+    keeper_beats_in_flight_max: int = Field(default=1024, ge=1, le=100_000)
+    """Most caller heartbeats a keeper may have in flight at once: 10,000 callers of a 60 s
+    heartbeat timeout at 1 s a beat. A keeper held at it falls behind, and
+    CallerKeeperFallingBehind says so."""
     caller_progress_every: int = Field(default=6, ge=1)
     """Every how many beats a caller's heartbeat re-reads the partial output of its agent's
     streaming model call (one DescribeWorkflowExecution each): 6 keeps a pending call under
@@ -87,3 +95,13 @@ class OrchestratorSettings(ServiceSettings):
     for ``budget.max_cost_usd``; models not in it are priced by the genai-prices package."""
     mcp_config: Path | None = Field(default=None, validation_alias="STIGMA_MCP_CONFIG")
     """The operator's MCP servers (``mcpServers`` JSON), the same file the ai-worker reads."""
+
+    @model_validator(mode="after")
+    def _beats_in_flight_in_order(self) -> OrchestratorSettings:
+        if self.keeper_beats_in_flight_max < self.keeper_beats_in_flight_min:
+            raise ValueError(
+                "STIGMA_ORCHESTRATOR_KEEPER_BEATS_IN_FLIGHT_MAX "
+                f"({self.keeper_beats_in_flight_max}) is below its _MIN "
+                f"({self.keeper_beats_in_flight_min})"
+            )
+        return self

@@ -93,6 +93,10 @@ async def serve(settings: OrchestratorSettings) -> None:
             client,
             sweep=settings.keeper_sweep,
             progress_every=settings.caller_progress_every,
+            beats_in_flight=(
+                settings.keeper_beats_in_flight_min,
+                settings.keeper_beats_in_flight_max,
+            ),
             metrics=metrics,
         )
         version = DeploymentVersion(settings.deployment_name, settings.build_id)
