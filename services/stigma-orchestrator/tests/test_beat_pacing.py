@@ -1,13 +1,20 @@
-"""The keeper's pacing: how many beats in flight, and which caller's beat comes next."""
+"""The keeper's pacing: how many beats in flight, which caller's beat comes next, and the
+loop that starts them (its RPCs replaced by a beat that takes a set time, the way a slow
+server answers)."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
 from agent_contract import CallerProgress, KeptCaller, Phase
 from stigma_orchestrator.beat_pacing import CEILING, FLOOR, BeatPacer
-from stigma_orchestrator.keeper import _Kept, _Shard
+from stigma_orchestrator.keeper import CallerKeeper, _Kept, _Shard
 from stigma_orchestrator.settings import OrchestratorSettings
 
 
@@ -99,3 +106,71 @@ def test_the_bounds_come_from_the_settings_and_must_be_in_order() -> None:
     assert OrchestratorSettings().keeper_beats_in_flight_max == CEILING
     with pytest.raises(ValidationError, match="KEEPER_BEATS_IN_FLIGHT_MAX"):
         OrchestratorSettings(keeper_beats_in_flight_min=100, keeper_beats_in_flight_max=10)
+
+
+class _TimedKeeper(CallerKeeper):
+    """The keeper's loop, with each beat an answer that takes ``latency`` seconds."""
+
+    def __init__(self, client: Client, latency: float) -> None:
+        super().__init__(client, sweep=timedelta(seconds=2), progress_every=6)
+        self.latency = latency
+        self.started: list[tuple[float, str]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def _beat(self, kept: _Kept) -> bool:
+        loop = asyncio.get_running_loop()
+        self.started.append((loop.time(), kept.caller.fingerprint))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
+        return True
+
+
+async def _keeper(latency: float) -> _TimedKeeper:
+    # Never connected: the beats above make no RPC.
+    return _TimedKeeper(await Client.connect("127.0.0.1:1", lazy=True), latency)
+
+
+async def test_a_caller_taken_on_while_the_keeper_waits_is_beaten_when_due() -> None:
+    # The keeper lists beside its beats; a caller it takes on while its loop waits for
+    # the next beat must wake it (waiting out the loop put 3 s callers past their timeout).
+    keeper = await _keeper(latency=0.01)
+    shard = _Shard(lo=0, hi=1, label="0/1")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    beating = asyncio.create_task(
+        ActivityEnvironment().run(keeper._beat_until, shard, started + 2.0, 10.0)
+    )
+    await asyncio.sleep(0.3)
+    late = _kept(1)
+    shard.kept[late.caller.fingerprint] = late
+    due = loop.time() + 0.2
+    shard.plan(late, due)
+    await beating
+    first = [at for at, fingerprint in keeper.started if fingerprint == "fp-1"]
+    # Once, when due; the next comes 0.85-1.0 of its beat interval (2 s) later.
+    assert len(first) == 1
+    assert first[0] - due < 0.1, (first, due)
+
+
+async def test_beats_stalled_on_the_server_let_more_out_up_to_what_the_callers_need() -> None:
+    # 40 callers beaten every 2 s (20 a second) at 1 s a beat: 20 in flight, 40 with the
+    # headroom, against a floor of 4. Held at 4 they would be beaten every 10 s.
+    keeper = await _keeper(latency=1.0)
+    shard = _Shard(lo=0, hi=1, label="0/1", pacer=BeatPacer(floor=4, ceiling=100))
+    now = asyncio.get_running_loop().time()
+    for n in range(40):
+        kept = _kept(n)
+        shard.kept[kept.caller.fingerprint] = kept
+        shard.plan(kept, now)
+    shard.pacer.need([2.0] * 40)
+    await ActivityEnvironment().run(keeper._beat_until, shard, now + 3.5, 10.0)
+    for task in shard.beating:
+        task.cancel()
+    beaten = {fingerprint for _, fingerprint in keeper.started}
+    assert len(beaten) == 40  # every caller within 3.5 s, not 4 a second
+    assert 4 < keeper.most_in_flight <= 40
