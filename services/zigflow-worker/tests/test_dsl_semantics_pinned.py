@@ -151,6 +151,31 @@ def test_a_jq_error_at_the_end_of_the_expression_says_so() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        # The wrapper's closing ")" met an unclosed "[" or "{": jq called it INVALID_CHARACTER.
+        ("${ .a[ }", "syntax error, unexpected end at the end of the expression"),
+        ("${ {a: 1 }", "syntax error, unexpected end, expecting '}' at the end of the expression"),
+        # A stray ")" or "]" closed the wrapper's "(" and was reported at the end.
+        (
+            "${ .a) }",
+            "syntax error, unexpected INVALID_CHARACTER, expecting end of file at line 1, column 3",
+        ),
+        (
+            "${ .a ] | .b }",
+            "syntax error, unexpected INVALID_CHARACTER, expecting end of file at line 1, column 4",
+        ),
+    ],
+)
+def test_a_jq_syntax_error_is_about_the_users_characters_only(
+    expression: str, problem: str
+) -> None:
+    with pytest.raises(expressions.ExpressionError) as caught:
+        expressions.check(expression)
+    assert str(caught.value).split("': ", 1)[1] == problem
+
+
 def test_a_document_with_bad_jq_names_the_path_and_the_expression_only() -> None:
     error = refuse(document({"t": {"set": {"x": "${ .a | nope }"}}}))
     assert error.path == "$.do[0].t.set.x"
