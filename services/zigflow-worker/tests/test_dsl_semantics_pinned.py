@@ -176,6 +176,13 @@ def test_a_jq_syntax_error_is_about_the_users_characters_only(
     assert str(caught.value).split("': ", 1)[1] == problem
 
 
+def test_an_expression_may_end_with_a_jq_comment() -> None:
+    data = document({"t": {"set": {"total": "${ .a + 1 # one more than a }"}}})
+    parse_document(data, source="unit.yaml")
+    assert expressions.evaluate("${ .a + 1 # one more than a }", {"a": 1}, {}) == 2
+    assert expressions.evaluate("${ .a # a\n }", {"a": 3}, {}) == 3
+
+
 def test_a_document_with_bad_jq_names_the_path_and_the_expression_only() -> None:
     error = refuse(document({"t": {"set": {"x": "${ .a | nope }"}}}))
     assert error.path == "$.do[0].t.set.x"

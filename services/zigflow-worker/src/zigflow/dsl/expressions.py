@@ -125,7 +125,9 @@ def _prefix(extra: tuple[str, ...]) -> str:
 
 
 def _wrapped(body: str, extra: tuple[str, ...]) -> str:
-    return f"{_prefix(extra)}{body})"
+    # The closing parenthesis goes on a line of its own: a jq comment ending the
+    # expression (`.a # the total`) runs to the end of its line and would swallow it.
+    return f"{_prefix(extra)}{body}\n)"
 
 
 def program_text(expression: str, extra: tuple[str, ...] = ()) -> str:
