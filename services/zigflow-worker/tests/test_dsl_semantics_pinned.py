@@ -124,6 +124,16 @@ def test_strict_mode_refuses_an_unwrapped_condition(task: dict[str, Any], path: 
     assert "evaluate.mode: loose" in error.problem
 
 
+def test_a_refused_condition_cites_the_spec_rule_it_breaks() -> None:
+    error = refuse(document({"ship": {"if": ".flag", "set": {}}}))
+    assert (error.path, error.problem) == (
+        "$.do[0].ship.if",
+        "'.flag' is a plain string, which strict mode reads as literal text (always true): "
+        "Serverless Workflow 1.0 says that in strict mode runtime expressions must be "
+        "enclosed in ${ }; write it as '${ .flag }', or set evaluate.mode: loose",
+    )
+
+
 def test_the_same_conditions_are_expressions_in_loose_mode_and_wrapped_ones_in_strict() -> None:
     tasks = [{"t": {"if": ".flag", "set": {}}}]
     loose = parse_document(document(*tasks, evaluate={"mode": "loose"}), source="unit.yaml")
