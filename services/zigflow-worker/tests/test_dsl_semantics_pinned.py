@@ -124,6 +124,16 @@ def test_strict_mode_refuses_an_unwrapped_condition(task: dict[str, Any], path: 
     assert "evaluate.mode: loose" in error.problem
 
 
+def test_a_refused_condition_cites_the_spec_rule_it_breaks() -> None:
+    error = refuse(document({"ship": {"if": ".flag", "set": {}}}))
+    assert (error.path, error.problem) == (
+        "$.do[0].ship.if",
+        "'.flag' is a plain string, which strict mode reads as literal text (always true): "
+        "Serverless Workflow 1.0 says that in strict mode runtime expressions must be "
+        "enclosed in ${ }; write it as '${ .flag }', or set evaluate.mode: loose",
+    )
+
+
 def test_the_same_conditions_are_expressions_in_loose_mode_and_wrapped_ones_in_strict() -> None:
     tasks = [{"t": {"if": ".flag", "set": {}}}]
     loose = parse_document(document(*tasks, evaluate={"mode": "loose"}), source="unit.yaml")
@@ -149,6 +159,38 @@ def test_a_jq_error_at_the_end_of_the_expression_says_so() -> None:
     assert str(caught.value) == (
         "jq does not compile '.a |': syntax error, unexpected end at the end of the expression"
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        # The wrapper's closing ")" met an unclosed "[" or "{": jq called it INVALID_CHARACTER.
+        ("${ .a[ }", "syntax error, unexpected end at the end of the expression"),
+        ("${ {a: 1 }", "syntax error, unexpected end, expecting '}' at the end of the expression"),
+        # A stray ")" or "]" closed the wrapper's "(" and was reported at the end.
+        (
+            "${ .a) }",
+            "syntax error, unexpected INVALID_CHARACTER, expecting end of file at line 1, column 3",
+        ),
+        (
+            "${ .a ] | .b }",
+            "syntax error, unexpected INVALID_CHARACTER, expecting end of file at line 1, column 4",
+        ),
+    ],
+)
+def test_a_jq_syntax_error_is_about_the_users_characters_only(
+    expression: str, problem: str
+) -> None:
+    with pytest.raises(expressions.ExpressionError) as caught:
+        expressions.check(expression)
+    assert str(caught.value).split("': ", 1)[1] == problem
+
+
+def test_an_expression_may_end_with_a_jq_comment() -> None:
+    data = document({"t": {"set": {"total": "${ .a + 1 # one more than a }"}}})
+    parse_document(data, source="unit.yaml")
+    assert expressions.evaluate("${ .a + 1 # one more than a }", {"a": 1}, {}) == 2
+    assert expressions.evaluate("${ .a # a\n }", {"a": 3}, {}) == 3
 
 
 def test_a_document_with_bad_jq_names_the_path_and_the_expression_only() -> None:

@@ -21,7 +21,7 @@ from zigflow.agent_spec import (
     budget_from_arguments,
     tools_from_arguments,
 )
-from zigflow.dsl import evaluate, expressions, grpc_validation, validation, yaml_source
+from zigflow.dsl import evaluate, expressions, fields, grpc_validation, validation, yaml_source
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
 from zigflow.dsl.yaml_source import YamlLimits
@@ -159,6 +159,7 @@ class _Checker:
             )
         if kind not in SUPPORTED_TASK_TYPES:
             raise self.fail(f"{path}.{kind}", f"task type {kind!r} is not supported yet")
+        fields.check_task(self, kind, task, path)
         then = task.get("then")
         if then is not None and (
             not isinstance(then, str) or (then not in FLOW_DIRECTIVES and then not in siblings)
@@ -260,6 +261,7 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     if not isinstance(document.get("metadata") or {}, dict):
         raise checker.fail("$.document.metadata", "must be a map")
     validation.check_metadata(checker, document.get("metadata") or {}, _TASK_QUEUE)
+    fields.check_document(checker, data)
     if evaluate.check_evaluate(checker, data) == "loose":
         data = evaluate.loosen(data)
     evaluate.check_conditions(checker, data)

@@ -108,6 +108,11 @@ def _task(task: Any) -> None:
         _task_list(fork.get("branches"))
 
 
+# The rule a refused condition breaks, as the spec's `evaluate.mode` states it
+# (dsl-reference.md, Evaluate), so the error can be checked against the spec.
+STRICT_RULE = (
+    "Serverless Workflow 1.0 says that in strict mode runtime expressions must be enclosed in ${ }"
+)
 # The spec's condition fields: a plain string there is a non-empty literal in strict mode,
 # so it is always true. They are refused at load (``check_conditions``).
 _CONDITION_FIELDS = ("if", "while")
@@ -123,8 +128,8 @@ def check_conditions(checker: _Checker, data: dict[str, Any]) -> None:
             raise checker.fail(
                 path,
                 f"{value!r} is a plain string, which strict mode reads as literal text (always "
-                f"true): write it as {expressions.as_expression(value)!r}, or set "
-                "evaluate.mode: loose",
+                f"true): {STRICT_RULE}; write it as {expressions.as_expression(value)!r}, or "
+                "set evaluate.mode: loose",
             )
 
 

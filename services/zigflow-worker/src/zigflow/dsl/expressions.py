@@ -125,7 +125,9 @@ def _prefix(extra: tuple[str, ...]) -> str:
 
 
 def _wrapped(body: str, extra: tuple[str, ...]) -> str:
-    return f"{_prefix(extra)}{body})"
+    # The closing parenthesis goes on a line of its own: a jq comment ending the
+    # expression (`.a # the total`) runs to the end of its line and would swallow it.
+    return f"{_prefix(extra)}{body}\n)"
 
 
 def program_text(expression: str, extra: tuple[str, ...] = ()) -> str:
@@ -139,8 +141,22 @@ def _check_compiles(body: str, extra: tuple[str, ...]) -> None:
     try:
         jq.compile(_wrapped(body, extra))
     except ValueError as err:
-        problem = _compile_problem(str(err), body, len(_prefix(extra)))
+        problem = _own_problem(body, extra) or _compile_problem(str(err), body, len(_prefix(extra)))
         raise ExpressionError(f"jq does not compile {body!r}: {problem}") from None
+
+
+def _own_problem(body: str, extra: tuple[str, ...]) -> str | None:
+    """jq's error for the expression compiled on its own, its variables bound as
+    arguments, so that the error is about the user's text alone: inside the wrapper an
+    unclosed ``[`` or ``{`` meets the wrapper's ``)``, which jq reports as an
+    INVALID_CHARACTER the user never wrote, and a stray ``)`` closes the wrapper's ``(``
+    and is reported at the end. None when the expression compiles on its own (then the
+    wrapped program's error is translated instead)."""
+    try:
+        jq.compile(body, args=dict.fromkeys((*VARIABLES, *extra)))
+    except ValueError as err:
+        return _compile_problem(str(err), body, 0)
+    return None
 
 
 _JQ_WHERE = re.compile(
@@ -151,7 +167,8 @@ _JQ_WHERE = re.compile(
 
 def _compile_problem(message: str, body: str, prefix: int) -> str:
     """jq's first error line, with the line and column counted in the user's expression
-    rather than in the engine's wrapper program (which it never shows)."""
+    rather than in the engine's wrapper program (which it never shows); ``prefix`` is
+    how many characters precede the expression on its first line."""
     first = message.splitlines()[0] if message else ""
     found = _JQ_WHERE.match(first)
     if found is None:
@@ -161,6 +178,8 @@ def _compile_problem(message: str, body: str, prefix: int) -> str:
         return f"{what} (line {line})"
     column = int(found["column"]) - (prefix if line == 1 else 0)
     lines = body.splitlines() or [""]
+    if "unexpected end of file" in what:
+        return what.replace("end of file", "end") + " at the end of the expression"
     if line > len(lines) or column > len(lines[line - 1]):
         # What jq found there is the wrapper's closing parenthesis: the expression ended.
         return what.replace("unexpected ')'", "unexpected end") + " at the end of the expression"
