@@ -29,6 +29,7 @@ from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
 from zigflow.definitions import Definitions, prepare
 from zigflow.dsl import load_directory
+from zigflow.dsl.activity_share import ActivityShareSetting
 from zigflow.dsl.sandbox import ExpressionSandbox
 from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
@@ -116,6 +117,12 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
             http_calls = HttpCallActivities(policy=policy)
             # One proto cache for every queue's worker.
             grpc_calls = GrpcCallActivities(policy=policy)
+            share = ActivityShareSetting(settings.activities_per_run)
+            logger.info(
+                "a run has at most %d call: http / call: grpc activities out at once, of %d slots",
+                share.activities_per_run,
+                settings.max_concurrent_activities,
+            )
             async with AsyncExitStack() as workers:
                 for queue, classes in sorted(definitions.by_queue.items()):
                     worker = Worker(
@@ -126,6 +133,7 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
                             activities.call_agent,
                             http_calls.call_http,
                             grpc_calls.call_grpc,
+                            share.read,
                         ],
                         workflow_runner=UnsandboxedWorkflowRunner(),
                         max_concurrent_activities=settings.max_concurrent_activities,

@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 from zigflow.dsl import expressions
+from zigflow.dsl.activity_share import ActivityShare
 from zigflow.dsl.document import TaskList, WorkflowDocument, task_type
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import (
@@ -103,6 +104,8 @@ class Interpreter:
         self._continued = 0
         # `call: agent` activities that wait, counted in the run's search attributes.
         self.agent_calls = PendingAgentCalls()
+        # Bounds the `call: http` / `call: grpc` activities this run has out at once.
+        self.activity_share = ActivityShare()
 
     def continue_as_new_due(self) -> bool:
         """True when a loop here may, and should, continue the run as new."""

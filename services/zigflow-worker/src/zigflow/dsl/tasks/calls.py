@@ -141,14 +141,16 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
         redirect=bool(args.get("redirect", False)),
         instance=step.reference,
     )
-    return await workflow.execute_activity(
-        CALL_HTTP_ACTIVITY,
-        request,
-        task_queue=activity_queue(),
-        start_to_close_timeout=_timeout(interp, step, data, DEFAULT_HTTP_TIMEOUT),
-        retry_policy=HTTP_RETRY,
-        summary=f"{request.method.upper()} {uri}",
-    )
+    timeout = _timeout(interp, step, data, DEFAULT_HTTP_TIMEOUT)
+    async with interp.activity_share.slot():
+        return await workflow.execute_activity(
+            CALL_HTTP_ACTIVITY,
+            request,
+            task_queue=activity_queue(),
+            start_to_close_timeout=timeout,
+            retry_policy=HTTP_RETRY,
+            summary=f"{request.method.upper()} {uri}",
+        )
 
 
 async def run_run(interp: Interpreter, step: Step, data: Any) -> Any:
