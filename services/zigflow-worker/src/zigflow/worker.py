@@ -30,6 +30,7 @@ from zigflow.agent_call import AgentCallActivities
 from zigflow.definitions import Definitions, prepare
 from zigflow.dsl import load_directory
 from zigflow.dsl.activity_share import ActivityShareSetting
+from zigflow.dsl.pinning import ServedDefinitions
 from zigflow.dsl.sandbox import ExpressionSandbox
 from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
@@ -63,6 +64,7 @@ async def serve(settings: ZigflowSettings) -> None:
             secrets=SecretSource(settings.secrets_dir, environment_secrets),
             continue_as_new_after=settings.continue_as_new_after_events,
             evaluator=sandbox,
+            yaml_limits=settings.yaml_limits,
         )
         for error in [*errors, *definitions.refused]:
             logger.error("definition refused: %s", error)
@@ -71,10 +73,12 @@ async def serve(settings: ZigflowSettings) -> None:
                 f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
             )
         # The workers stop (their activations end) before the sandbox closes.
-        await _poll(settings, definitions)
+        await _poll(settings, definitions, ServedDefinitions(documents))
 
 
-async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
+async def _poll(
+    settings: ZigflowSettings, definitions: Definitions, served: ServedDefinitions
+) -> None:
     async with Telemetry(
         service="zigflow-worker",
         metrics_port=settings.metrics_port,
@@ -134,6 +138,7 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
                             http_calls.call_http,
                             grpc_calls.call_grpc,
                             share.read,
+                            served.served,
                         ],
                         workflow_runner=UnsandboxedWorkflowRunner(),
                         max_concurrent_activities=settings.max_concurrent_activities,

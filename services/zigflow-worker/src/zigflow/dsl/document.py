@@ -70,6 +70,8 @@ class WorkflowDocument:
     content_hash: str = ""
     """SHA-256 of the file's text (``content_hash``); empty for a document not read from
     a file. ``zigflow run`` sends it, so a worker serving other content refuses the run."""
+    text: str = field(default="", repr=False)
+    """The file's text, which a run records to keep it (dsl/pinning.py)."""
 
     @property
     def workflow_type(self) -> str:
@@ -311,7 +313,7 @@ def load_document(path: Path, *, limits: YamlLimits | None = None) -> WorkflowDo
     except DefinitionError as err:
         line = line_of(text, err.path, limits)
         raise DefinitionError(err.source, err.path, err.problem, line=line) from None
-    return replace(document, content_hash=content_hash(text))
+    return replace(document, content_hash=content_hash(text), text=text)
 
 
 def content_hash(text: str) -> str:

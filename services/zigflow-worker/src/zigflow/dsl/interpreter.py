@@ -30,6 +30,7 @@ from zigflow.dsl.errors import (
     validation_error,
 )
 from zigflow.dsl.options import RunOptions
+from zigflow.dsl.pinning import PinnedDefinition
 from zigflow.dsl.resume import (
     Frame,
     Resume,
@@ -89,8 +90,11 @@ class Interpreter:
         document: WorkflowDocument,
         runners: Mapping[str, TaskRunner],
         options: RunOptions | None = None,
+        definition: PinnedDefinition | None = None,
     ) -> None:
         self.document = document
+        # The text this run pinned, handed on when it continues as new (dsl/pinning.py).
+        self.definition = definition
         self._runners = runners
         self.options = options or RunOptions()
         self._secrets = dict(self.options.secrets)  # $secrets, built once per run
@@ -170,6 +174,7 @@ class Interpreter:
                 inbox={kind: list(events) for kind, events in self.inbox.items() if events},
                 continued=self._continued + 1,
                 cursor=tuple(suspend.frames),
+                definition=self.definition,
             )
             workflow.continue_as_new(resume_payload(state))
 
