@@ -12,7 +12,9 @@ from zigflow.dsl.errors import COMMUNICATION, DslError
 from zigflow.dsl.tasks.errors import matches
 from zigflow.http_call import HttpRequest, shape_output
 
-ERROR = DslError(type=COMMUNICATION, status=503, title="Unavailable", instance="/do/0/get")
+ERROR = DslError(
+    type=COMMUNICATION, status=503, title="Unavailable", detail="down", instance="/do/0/get"
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,9 @@ ERROR = DslError(type=COMMUNICATION, status=503, title="Unavailable", instance="
         ({"status": 404}, False),
         ({"type": "communication", "status": 503, "instance": "/do/0/get"}, True),
         ({"title": "Other"}, False),
+        ({"detail": "down"}, True),
+        ({"details": "down"}, True),  # the spec's name in an error filter
+        ({"details": "up"}, False),
     ],
 )
 def test_error_filter(wanted: dict[str, object], caught: bool) -> None:

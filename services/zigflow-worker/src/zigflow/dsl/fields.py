@@ -40,6 +40,38 @@ MAP_KEYS: dict[str, frozenset[str]] = {
 UNSUPPORTED_MAP_KEYS: dict[tuple[str, str], str] = {
     ("export", "schema"): "the exported $context is not checked against a schema",
 }
+# The maps inside task bodies, by what they are (the name used in errors), with the keys
+# Zigflow runs. The spec's keys that it does not run are in UNSUPPORTED_PART_KEYS.
+PART_KEYS: dict[str, frozenset[str]] = {
+    "switch case": frozenset({"when", "then"}),
+    "for": frozenset({"each", "in", "at"}),
+    "fork": frozenset({"branches", "compete"}),
+    "raise": frozenset({"error"}),
+    "error": frozenset({"type", "status", "title", "detail", "instance"}),
+    "catch": frozenset({"errors", "as", "when", "exceptWhen", "retry", "do"}),
+    "catch.errors": frozenset({"with"}),
+    # The spec's error filter names the detail `details`; both are read as the detail.
+    "catch.errors.with": frozenset({"type", "status", "title", "detail", "details", "instance"}),
+    "retry": frozenset({"when", "exceptWhen", "delay", "backoff", "limit"}),
+    "retry.backoff": frozenset({"constant", "linear", "exponential"}),
+    "retry.limit": frozenset({"attempt", "duration"}),
+    "retry.limit.attempt": frozenset({"count", "duration"}),
+    "run": frozenset({"workflow", "await"}),
+    "run.workflow": frozenset({"namespace", "name", "version", "input"}),
+    "listen": frozenset({"to", "read"}),
+    "listen.to": frozenset({"one", "any", "all"}),
+    "call: http with": frozenset(
+        {"method", "endpoint", "headers", "body", "query", "output", "redirect"}
+    ),
+    "endpoint": frozenset({"uri"}),
+}
+UNSUPPORTED_PART_KEYS: dict[tuple[str, str], str] = {
+    ("retry", "jitter"): "retries wait exactly their delay",
+    ("run", "return"): "a run: workflow task returns the child's output",
+    ("listen", "foreach"): "a listen task consumes its events once",
+    ("listen.to", "until"): "a listen task waits for its events only",
+    ("endpoint", "authentication"): "send credentials in headers, from $secrets",
+}
 
 
 def _known(keys: frozenset[str]) -> str:
@@ -85,3 +117,18 @@ def _check_maps(checker: _Checker, owner: dict[str, Any], path: str) -> None:
                 raise checker.fail(
                     where, f"{key!r} is not a field of {name} (known: {_known(keys)})"
                 )
+
+
+def check_part(checker: _Checker, part: str, value: Any, path: str) -> None:
+    """The keys of one map inside a task body (``part`` names it in PART_KEYS)."""
+    if not isinstance(value, dict):
+        return  # refused as not a map by the caller
+    known = PART_KEYS[part]
+    for key in value:
+        why = UNSUPPORTED_PART_KEYS.get((part, key))
+        if why is not None:
+            raise checker.fail(f"{path}.{key}", f"is not supported yet ({why})")
+        if key not in known:
+            raise checker.fail(
+                f"{path}.{key}", f"{key!r} is not a field of {part} (known: {_known(known)})"
+            )

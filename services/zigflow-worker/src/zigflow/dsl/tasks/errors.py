@@ -40,9 +40,11 @@ async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
 
 def matches(error: DslError, wanted: dict[str, Any]) -> bool:
     """``catch.errors.with``: every given property must match. A ``type`` matches the
-    full URI or its last path segment (``communication``, ``AgentFailed``)."""
+    full URI or its last path segment (``communication``, ``AgentFailed``); ``details``
+    (the spec's name in a filter) is the error's ``detail``."""
     actual = error.as_dict()
     for key, value in wanted.items():
+        key = "detail" if key == "details" else key  # the spec's filter says `details`
         if key == "type":
             if value not in (error.type, error.type.rsplit("/", 1)[-1]):
                 return False
