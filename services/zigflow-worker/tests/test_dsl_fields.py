@@ -147,7 +147,7 @@ def test_zigflow_validate_gives_the_line_of_the_unknown_key(tmp_path: Path) -> N
     )
 
 
-SET = {"x": {"set": {}}}
+SET: dict[str, Any] = {"x": {"set": {}}}
 
 
 @pytest.mark.parametrize(
