@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from zigflow.cli import main as zigflow_cli
 from zigflow.dsl import DefinitionError, load_document
 from zigflow.dsl.document import parse_document
 
@@ -335,3 +336,41 @@ def test_every_nested_key_the_engine_runs_still_loads() -> None:
         ),
         source="unit.yaml",
     )
+
+
+def test_every_task_that_fails_is_reported_in_one_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        'document: {dsl: "1.0.0", namespace: unit, name: typos, version: "1.0.0"}\n'
+        "do:\n"
+        "  - first:\n"
+        "      set: {a: 1}\n"
+        "      thne: end\n"
+        "  - fine:\n"
+        "      set: {b: 2}\n"
+        "  - nested:\n"
+        "      do:\n"
+        "        - inner:\n"
+        "            wait: soon\n"
+        "  - last:\n"
+        "      raise: {error: {type: t}}\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_document(path)
+    found = [(problem.line, problem.path) for problem in caught.value.every]
+    assert found == [
+        (5, "$.do[0].first.thne"),
+        (11, "$.do[2].nested.do[0].inner.wait"),
+        (13, "$.do[3].last.raise.error.status"),
+    ]
+    assert (caught.value.line, caught.value.path) == found[0]  # the first is the error's own
+    assert str(caught.value).splitlines()[1].startswith(f"{path}:11: $.do[2].nested.do[0]")
+    assert zigflow_cli(["validate", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        f"INVALID {path}:5",
+        f"INVALID {path}:11",
+        f"INVALID {path}:13",
+    ]

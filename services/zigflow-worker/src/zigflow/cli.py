@@ -77,7 +77,8 @@ def _validate(paths: list[Path], limits: YamlLimits) -> int:
         try:
             document = load_document(path, limits=limits)
         except DefinitionError as err:
-            print(f"INVALID {err}", file=sys.stderr)
+            for problem in err.every:  # every task that fails, one line each
+                print(f"INVALID {problem}", file=sys.stderr)
             failed += 1
         else:
             print(f"ok      {path} (workflow type {document.workflow_type})")

@@ -67,7 +67,8 @@ async def serve(settings: ZigflowSettings) -> None:
             yaml_limits=settings.yaml_limits,
         )
         for error in [*errors, *definitions.refused]:
-            logger.error("definition refused: %s", error)
+            for problem in error.every:
+                logger.error("definition refused: %s", problem)
         if not definitions.by_queue:
             raise SettingsLoadError(
                 f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"

@@ -44,15 +44,34 @@ TaskList = list[tuple[str, Task]]
 
 
 class DefinitionError(ValueError):
-    """A definition that cannot run; says which file, JSON path and (from a file) line."""
+    """A definition that cannot run; says which file, JSON path and (from a file) line.
 
-    def __init__(self, source: str, path: str, problem: str, *, line: int | None = None) -> None:
+    The first problem found is the error's own; ``also`` holds the others found in the
+    same file (one per task that fails its checks), so an author fixes them in one pass."""
+
+    def __init__(
+        self,
+        source: str,
+        path: str,
+        problem: str,
+        *,
+        line: int | None = None,
+        also: tuple[DefinitionError, ...] = (),
+    ) -> None:
         where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {path}: {problem}")
+        super().__init__("\n".join([f"{where}: {path}: {problem}", *map(str, also)]))
         self.source = source
         self.path = path
         self.problem = problem
         self.line = line
+        self.also = also
+
+    @property
+    def every(self) -> tuple[DefinitionError, ...]:
+        """Each problem of the file on its own (this one without ``also``, then the
+        others), in document order: one line each."""
+        alone = DefinitionError(self.source, self.path, self.problem, line=self.line)
+        return (alone, *self.also)
 
 
 @dataclass(frozen=True)
@@ -127,6 +146,9 @@ class _Checker:
         self.source = source
         self.variables: tuple[str, ...] = validation.DEFAULT_SCOPED_VARIABLES
         self.use: dict[str, Any] = {}  # the document's reusable errors and retries
+        # Problems of tasks already checked: each task is checked on its own, so one
+        # load reports every task that fails (``DefinitionError.also``).
+        self.problems: list[DefinitionError] = []
 
     def fail(self, path: str, problem: str) -> DefinitionError:
         return DefinitionError(self.source, path, problem)
@@ -149,8 +171,17 @@ class _Checker:
             tasks.append((name, task))
         names = {name for name, _ in tasks}
         for index, (name, task) in enumerate(tasks):
-            self.task(task, f"{path}[{index}].{name}", names)
+            try:
+                self.task(task, f"{path}[{index}].{name}", names)
+            except DefinitionError as err:
+                self.problems.append(err)
         return tasks
+
+    def raise_problems(self) -> None:
+        """Raise what the task checks found: the first, with the others as ``also``."""
+        if self.problems:
+            first, *others = self.problems
+            raise DefinitionError(first.source, first.path, first.problem, also=tuple(others))
 
     def task(self, task: Task, path: str, siblings: set[str]) -> None:
         kind = task_type(task)
@@ -282,6 +313,7 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     if data.get("timeout") is not None:
         checker.duration((data["timeout"] or {}).get("after"), "$.timeout.after")
     tasks = checker.task_list(data.get("do"), "$.do")
+    checker.raise_problems()
     return WorkflowDocument(
         source=source,
         dsl=document["dsl"],
@@ -311,8 +343,14 @@ def load_document(path: Path, *, limits: YamlLimits | None = None) -> WorkflowDo
     try:
         document = parse_document(data, source=str(path))
     except DefinitionError as err:
-        line = line_of(text, err.path, limits)
-        raise DefinitionError(err.source, err.path, err.problem, line=line) from None
+        lined = [
+            DefinitionError(e.source, e.path, e.problem, line=line_of(text, e.path, limits))
+            for e in err.every
+        ]
+        first, *others = lined
+        raise DefinitionError(
+            first.source, first.path, first.problem, line=first.line, also=tuple(others)
+        ) from None
     return replace(document, content_hash=content_hash(text), text=text)
 
 
