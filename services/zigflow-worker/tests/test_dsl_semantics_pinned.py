@@ -60,6 +60,29 @@ def test_a_missing_uri_template_variable_expands_to_nothing() -> None:
     assert expand_uri(uri, "not a map") == "http://api.test/items//notes/?q="
 
 
+@pytest.mark.parametrize(
+    ("template", "expanded"),
+    [
+        ("http://h/items/{id}", "http://h/items/a%2Fb%3Fc"),  # cannot add a segment or query
+        ("http://h/files/{+path}", "http://h/files/a/b?c"),  # reserved expansion keeps them
+        ("http://h/search{?q,page,absent}", "http://h/search?q=red%20lamp&page=2"),
+        ("http://h{/parts*}", "http://h/x/y"),
+        ("http://h/items/{id}?flag={flag}", "http://h/items/a%2Fb%3Fc?flag=true"),
+        ("http://h/items?{&absent}", "http://h/items?"),
+    ],
+)
+def test_uri_templates_expand_as_rfc_6570_says(template: str, expanded: str) -> None:
+    fields = {
+        "id": "a/b?c",
+        "path": "a/b?c",
+        "q": "red lamp",
+        "page": 2,
+        "parts": ["x", "y"],
+        "flag": True,
+    }
+    assert expand_uri(template, fields) == expanded
+
+
 # Strict mode ----------------------------------------------------------------------------
 
 
