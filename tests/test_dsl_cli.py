@@ -28,6 +28,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from agent_contract import ZIGFLOW_TASK_QUEUE
 from devstack import ServiceProcess, TemporalDevServer
 from tests.support import eventually, history_events, unique
+from tests.zigflow_support import BOMB
 
 ZIGFLOW = str(Path(sys.executable).parent / "zigflow")
 RUNS = 20  # the abort at exit came in about 1 run of 3 to 9
@@ -54,19 +55,6 @@ document: {dsl: "1.0.0", namespace: tests, name: cli-wait, version: "1.0.0"}
 do:
   - hold: { listen: { to: { one: { with: { type: go } } } } }
 """
-# The classic "billion laughs", in a valid document: 9 levels of 9 aliases, 9^9 strings once
-# expanded. Without limits, the load-time checks walk all of them (the loader hung).
-BOMB = "".join(
-    [
-        'document: {dsl: "1.0.0", namespace: tests, name: bomb, version: "1.0.0"}\n',
-        "do:\n  - boom:\n      set:\n",
-        '        a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
-        *(
-            f"        {name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
-            for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-        ),
-    ]
-)
 
 
 @dataclass(frozen=True)

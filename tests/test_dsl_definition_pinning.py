@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,8 +20,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from devstack import SERVICES, ServiceProcess, TemporalDevServer
+from devstack import ServiceProcess, TemporalDevServer
 from tests.support import eventually, history_events, start_dsl, unique
+from tests.zigflow_support import zigflow_worker
 
 HEADER = (
     "document: {dsl: 1.0.0, namespace: tests, name: pinned-flow, version: 1.0.0, "
@@ -95,21 +94,13 @@ class Restartable:
     starts: int = 0
 
     async def start(self) -> ServiceProcess:
-        module, _ = SERVICES["zigflow-worker"]
         self.starts += 1
-        self.process = ServiceProcess(
-            name=f"zigflow-worker-pinning-{self.starts}",
-            argv=[sys.executable, "-m", module],
-            env={
-                "TEMPORAL_ADDRESS": self.temporal_address,
-                "TEMPORAL_NAMESPACE": "default",
-                "CALLBACK_KEYS": f"k1:{secrets.token_urlsafe(32)}",
-                "PYTHONUNBUFFERED": "1",
-                "ZIGFLOW_WORKFLOWS_DIR": str(self.workflows),
-                "ZIGFLOW_METRICS_PORT": "0",
-                "ZIGFLOW_EGRESS_ALLOW": "127.0.0.1/32",
-            },
-            log_file=self.logs / f"zigflow-worker-{self.starts}.log",
+        self.process = zigflow_worker(
+            f"zigflow-worker-pinning-{self.starts}",
+            self.temporal_address,
+            self.workflows,
+            self.logs,
+            ZIGFLOW_EGRESS_ALLOW="127.0.0.1/32",
         )
         await self.process.start()
         return self.process

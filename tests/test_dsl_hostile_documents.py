@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,10 +26,10 @@ from typing import Any
 
 import psutil
 import pytest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from devstack import SERVICES, ServiceProcess, TemporalDevServer
-from tests.support import eventually, http_failure, start_dsl, unique
+from tests.support import eventually, http_failure, start_dsl
+from tests.zigflow_support import BOMB, OwnWorker, own_worker
 
 SLOTS = 8
 SHARE = SLOTS // 4  # the default: a quarter of the slots
@@ -43,17 +41,6 @@ ENDLESS_BYTES = 256 * 1024 * 1024  # what the endless server sends before it giv
 # than this, for a busy 2-core machine. Without the bounds it waits for a slot: the
 # silent calls' 30 s timeout.
 LATENCY_FLOOR = 1.5
-BOMB = "".join(
-    [
-        'document: {dsl: "1.0.0", namespace: tests, name: bomb, version: "1.0.0"}\n',
-        "do:\n  - boom:\n      set:\n",
-        '        a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
-        *(
-            f"        {name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
-            for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-        ),
-    ]
-)
 
 
 def _documents(folder: Path, queue: str) -> None:
@@ -146,48 +133,21 @@ async def servers() -> AsyncIterator[Servers]:
             server.close()
 
 
-@dataclass
-class HostileWorker:
-    client: Client
-    process: ServiceProcess
-    queue: str
-
-
 @pytest.fixture
-async def hostile_worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HostileWorker]:
-    state = tmp_path_factory.mktemp("hostile-worker")
-    workflows = state / "workflows"
-    workflows.mkdir()
-    queue = unique("hostile")
-    _documents(workflows, queue)
-    async with TemporalDevServer(state_dir=state, headless=True) as temporal:
-        module, _ = SERVICES["zigflow-worker"]
-        process = ServiceProcess(
-            name="zigflow-worker-hostile",
-            argv=[sys.executable, "-m", module],
-            env={
-                "TEMPORAL_ADDRESS": temporal.address,
-                "TEMPORAL_NAMESPACE": "default",
-                "CALLBACK_KEYS": f"k1:{secrets.token_urlsafe(32)}",
-                "PYTHONUNBUFFERED": "1",
-                "ZIGFLOW_WORKFLOWS_DIR": str(workflows),
-                "ZIGFLOW_METRICS_PORT": "0",
-                "ZIGFLOW_EGRESS_ALLOW": "127.0.0.1/32",
-                "ZIGFLOW_MAX_CONCURRENT_ACTIVITIES": str(SLOTS),
-                "ZIGFLOW_MAX_RESPONSE_BYTES": str(MAX_RESPONSE_BYTES),
-                "ZIGFLOW_GRACEFUL_SHUTDOWN": "PT1S",  # the silent calls are not waited for
-            },
-            log_file=state / "logs" / "zigflow-worker.log",
-        )
-        await process.start()
-        try:
-            client = await Client.connect(temporal.address)
-            yield HostileWorker(client=client, process=process, queue=queue)
-        finally:
-            await process.stop()
+async def hostile_worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OwnWorker]:
+    state = tmp_path_factory.mktemp("hostile")
+    async with own_worker(
+        state,
+        _documents,
+        ZIGFLOW_EGRESS_ALLOW="127.0.0.1/32",
+        ZIGFLOW_MAX_CONCURRENT_ACTIVITIES=str(SLOTS),
+        ZIGFLOW_MAX_RESPONSE_BYTES=str(MAX_RESPONSE_BYTES),
+        ZIGFLOW_GRACEFUL_SHUTDOWN="PT1S",  # the silent calls are not waited for
+    ) as worker:
+        yield worker
 
 
-async def _normal_run(worker: HostileWorker, servers: Servers) -> float:
+async def _normal_run(worker: OwnWorker, servers: Servers) -> float:
     started = time.monotonic()
     handle = await start_dsl(
         worker.client, "hostile-normal", {"url": servers.url("fast")}, task_queue=worker.queue
@@ -196,14 +156,14 @@ async def _normal_run(worker: HostileWorker, servers: Servers) -> float:
     return time.monotonic() - started
 
 
-async def _alone(worker: HostileWorker, servers: Servers) -> float:
+async def _alone(worker: OwnWorker, servers: Servers) -> float:
     """The ordinary workflow's median latency with nothing else on the worker."""
     await asyncio.wait_for(_normal_run(worker, servers), 60)  # warm: the worker polls
     return statistics.median([await _normal_run(worker, servers) for _ in range(5)])
 
 
 async def _beside(
-    worker: HostileWorker, servers: Servers, hostile: Callable[[], Awaitable[bool]]
+    worker: OwnWorker, servers: Servers, hostile: Callable[[], Awaitable[bool]]
 ) -> list[float]:
     """Ordinary runs, one after another, while ``hostile()`` says the hostile runs are on."""
     beside = [await _normal_run(worker, servers)]
@@ -223,7 +183,7 @@ def _report(what: str, normal: float, beside: list[float]) -> float:
 
 
 async def test_a_fork_of_silent_calls_takes_only_its_runs_share_of_the_slots(
-    hostile_worker: HostileWorker, servers: Servers
+    hostile_worker: OwnWorker, servers: Servers
 ) -> None:
     normal = await _alone(hostile_worker, servers)
     forks: list[WorkflowHandle[Any, Any]] = [
@@ -264,7 +224,7 @@ async def test_a_fork_of_silent_calls_takes_only_its_runs_share_of_the_slots(
 
 
 async def test_an_endless_response_is_cut_at_the_limit_and_spares_the_worker(
-    hostile_worker: HostileWorker, servers: Servers
+    hostile_worker: OwnWorker, servers: Servers
 ) -> None:
     normal = await _alone(hostile_worker, servers)
     worker_process = psutil.Process(hostile_worker.process.pid)
@@ -302,7 +262,7 @@ async def test_an_endless_response_is_cut_at_the_limit_and_spares_the_worker(
 
 
 async def test_a_yaml_bomb_in_the_folder_is_refused_and_the_rest_is_served(
-    hostile_worker: HostileWorker, servers: Servers
+    hostile_worker: OwnWorker, servers: Servers
 ) -> None:
     await _alone(hostile_worker, servers)  # the worker started and serves the rest
     log = hostile_worker.process.log_file.read_text()
