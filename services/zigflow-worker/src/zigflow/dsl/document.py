@@ -24,6 +24,7 @@ from zigflow.agent_spec import (
 from zigflow.dsl import evaluate, expressions, fields, grpc_validation, validation, yaml_source
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
+from zigflow.dsl.load_context import DefinitionError, Task, TaskList
 from zigflow.dsl.yaml_source import YamlLimits
 
 TASK_TYPES = frozenset(
@@ -38,40 +39,6 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DSL_VERSION = re.compile(r"^1\.0(\.\d+)?(-[0-9A-Za-z.]+)?$")
 # A Temporal task queue name for document.metadata.taskQueue (no spaces, not too long).
 _TASK_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
-
-Task = dict[str, Any]
-TaskList = list[tuple[str, Task]]
-
-
-class DefinitionError(ValueError):
-    """A definition that cannot run; says which file, JSON path and (from a file) line.
-
-    The first problem found is the error's own; ``also`` holds the others found in the
-    same file (one per task that fails its checks), so an author fixes them in one pass."""
-
-    def __init__(
-        self,
-        source: str,
-        path: str,
-        problem: str,
-        *,
-        line: int | None = None,
-        also: tuple[DefinitionError, ...] = (),
-    ) -> None:
-        where = f"{source}:{line}" if line is not None else source
-        super().__init__("\n".join([f"{where}: {path}: {problem}", *map(str, also)]))
-        self.source = source
-        self.path = path
-        self.problem = problem
-        self.line = line
-        self.also = also
-
-    @property
-    def every(self) -> tuple[DefinitionError, ...]:
-        """Each problem of the file on its own (this one without ``also``, then the
-        others), in document order: one line each."""
-        alone = DefinitionError(self.source, self.path, self.problem, line=self.line)
-        return (alone, *self.also)
 
 
 @dataclass(frozen=True)
@@ -141,7 +108,9 @@ def _expressions(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _expressions(item, f"{path}[{index}]")
 
 
-class _Checker:
+class DocumentChecker:
+    """Checks one document (implements ``load_context.LoadContext``)."""
+
     def __init__(self, source: str) -> None:
         self.source = source
         self.variables: tuple[str, ...] = validation.DEFAULT_SCOPED_VARIABLES
@@ -275,7 +244,7 @@ def _holds_expression(value: Any) -> bool:
 
 
 def parse_document(data: Any, *, source: str) -> WorkflowDocument:
-    checker = _Checker(source)
+    checker = DocumentChecker(source)
     if not isinstance(data, dict):
         raise checker.fail("$", "a workflow definition must be a YAML map")
     document = data.get("document")

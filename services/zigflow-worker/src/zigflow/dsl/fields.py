@@ -9,10 +9,9 @@ defines but Zigflow does not run are refused as not supported, never ignored.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from zigflow.dsl.document import _Checker
+from zigflow.dsl.load_context import LoadContext
 
 # The spec's document (1.0, "Workflow"); `schedule` is ignored (docs/dsl.md says so).
 DOCUMENT_FIELDS = frozenset(
@@ -78,7 +77,7 @@ def _known(keys: frozenset[str]) -> str:
     return ", ".join(sorted(keys))
 
 
-def check_document(checker: _Checker, data: dict[str, Any]) -> None:
+def check_document(checker: LoadContext, data: dict[str, Any]) -> None:
     """The document's top-level keys and those of its ``input``, ``output``, ``timeout``."""
     for key in data:
         if key not in DOCUMENT_FIELDS:
@@ -89,7 +88,7 @@ def check_document(checker: _Checker, data: dict[str, Any]) -> None:
     _check_maps(checker, data, "$")
 
 
-def check_task(checker: _Checker, kind: str, task: dict[str, Any], path: str) -> None:
+def check_task(checker: LoadContext, kind: str, task: dict[str, Any], path: str) -> None:
     """A task's keys (the common ones and its type's own) and those of its data-flow maps."""
     own = TYPE_FIELDS.get(kind, frozenset())
     known = TASK_FIELDS | own | {kind}
@@ -103,7 +102,7 @@ def check_task(checker: _Checker, kind: str, task: dict[str, Any], path: str) ->
     _check_maps(checker, task, path)
 
 
-def _check_maps(checker: _Checker, owner: dict[str, Any], path: str) -> None:
+def _check_maps(checker: LoadContext, owner: dict[str, Any], path: str) -> None:
     for name, keys in MAP_KEYS.items():
         value = owner.get(name)
         if not isinstance(value, dict):
@@ -119,7 +118,7 @@ def _check_maps(checker: _Checker, owner: dict[str, Any], path: str) -> None:
                 )
 
 
-def check_part(checker: _Checker, part: str, value: Any, path: str) -> None:
+def check_part(checker: LoadContext, part: str, value: Any, path: str) -> None:
     """The keys of one map inside a task body (``part`` names it in PART_KEYS)."""
     if not isinstance(value, dict):
         return  # refused as not a map by the caller

@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 from zigflow.dsl import expressions
 from zigflow.dsl.activity_share import ActivityShare
-from zigflow.dsl.document import TaskList, WorkflowDocument, task_type
+from zigflow.dsl.document import WorkflowDocument, task_type
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import (
     CONFIGURATION,
@@ -29,6 +29,7 @@ from zigflow.dsl.errors import (
     timeout_error,
     validation_error,
 )
+from zigflow.dsl.load_context import TaskList
 from zigflow.dsl.options import RunOptions
 from zigflow.dsl.pinning import PinnedDefinition
 from zigflow.dsl.resume import (

@@ -31,7 +31,8 @@ import yaml
 from temporalio import activity, workflow
 
 from zigflow.dsl import yaml_source
-from zigflow.dsl.document import DefinitionError, WorkflowDocument, content_hash, parse_document
+from zigflow.dsl.document import WorkflowDocument, content_hash, parse_document
+from zigflow.dsl.load_context import DefinitionError
 
 if TYPE_CHECKING:
     from zigflow.dsl.yaml_source import YamlLimits

@@ -1,6 +1,6 @@
 """Load-time checks of the task types beyond ``do``, ``set`` and ``call: agent``.
 
-Called by ``document._Checker`` so that a definition using ``switch``, ``for``,
+Called by ``document.LoadContext`` so that a definition using ``switch``, ``for``,
 ``try``, ``fork``, ``raise``, ``wait``, ``listen``, ``run`` or ``call: http`` is
 refused at load with the JSON path of its problem.
 """
@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the workspace
 
 from zigflow.dsl import expressions
 from zigflow.dsl.fields import check_part
-
-if TYPE_CHECKING:
-    from zigflow.dsl.document import Task, _Checker
+from zigflow.dsl.load_context import LoadContext, Task
 
 DEFAULT_SCOPED_VARIABLES = ("item", "index", "error")
 _FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
@@ -40,7 +38,7 @@ def declared_variables(value: Any) -> Iterator[Any]:
             yield from declared_variables(item)
 
 
-def check_variables(checker: _Checker, raw: dict[str, Any]) -> tuple[str, ...]:
+def check_variables(checker: LoadContext, raw: dict[str, Any]) -> tuple[str, ...]:
     names = list(declared_variables(raw))
     for name in names:
         if not expressions.is_variable_name(name) or name in expressions.VARIABLES:
@@ -48,7 +46,7 @@ def check_variables(checker: _Checker, raw: dict[str, Any]) -> tuple[str, ...]:
     return (*DEFAULT_SCOPED_VARIABLES, *names)
 
 
-def check_schemas(checker: _Checker, owner: dict[str, Any], path: str) -> None:
+def check_schemas(checker: LoadContext, owner: dict[str, Any], path: str) -> None:
     """``input.schema`` and ``output.schema`` of a document (path ``$``) or a task."""
     for key in ("input", "output"):
         config = owner.get(key)
@@ -75,7 +73,7 @@ _SECRET_REFERENCE = re.compile(
 _METADATA_COUNT_MIN = 1
 
 
-def check_metadata(checker: _Checker, metadata: dict[str, Any], queue: re.Pattern[str]) -> None:
+def check_metadata(checker: LoadContext, metadata: dict[str, Any], queue: re.Pattern[str]) -> None:
     """The Zigflow extensions in ``document.metadata``: ``workflowType``, ``taskQueue``
     and ``continueAsNewAfter``; other metadata is informational."""
     for key in ("workflowType", "taskQueue"):
@@ -92,7 +90,7 @@ def check_metadata(checker: _Checker, metadata: dict[str, Any], queue: re.Patter
         )
 
 
-def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
+def check_use(checker: LoadContext, use: Any) -> dict[str, Any]:
     """``use.errors``, ``use.retries`` and ``use.functions`` (named, reusable) and
     ``use.secrets`` (names); other components are refused. A function is a task (its
     body is checked like one)."""
@@ -119,7 +117,7 @@ def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
     return components
 
 
-def _secrets(checker: _Checker, names: Any) -> None:
+def _secrets(checker: LoadContext, names: Any) -> None:
     """``use.secrets``: a list of distinct names usable as ``$secrets.<name>``. Whether
     the worker has them is only known at its start-up (a missing one refuses the
     definition there)."""
@@ -137,7 +135,7 @@ def _secrets(checker: _Checker, names: Any) -> None:
 
 
 def check_secret_references(
-    checker: _Checker, raw: dict[str, Any], found: Iterable[tuple[str, str]]
+    checker: LoadContext, raw: dict[str, Any], found: Iterable[tuple[str, str]]
 ) -> None:
     """Only declared secrets are visible: ``$secrets.x`` of an undeclared ``x`` is refused."""
     declared = set((raw.get("use") or {}).get("secrets") or ())
@@ -148,26 +146,26 @@ def check_secret_references(
                 raise checker.fail(where, f"secret {name!r} is not declared in use.secrets")
 
 
-def check_function_call(checker: _Checker, task: Task, path: str) -> None:
+def check_function_call(checker: LoadContext, task: Task, path: str) -> None:
     """``call: <a use.functions name>``: its ``with`` (a map) is the function's input."""
     if task.get("with") is not None:
         _map(checker, task["with"], f"{path}.with")
 
 
-def _named(checker: _Checker, kind: str, name: str, path: str) -> dict[str, Any]:
+def _named(checker: LoadContext, kind: str, name: str, path: str) -> dict[str, Any]:
     found = (checker.use.get(kind) or {}).get(name)
     if found is None:
         raise checker.fail(path, f"{name!r} is not defined in use.{kind}")
     return dict(found)
 
 
-def _map(checker: _Checker, value: Any, path: str) -> dict[str, Any]:
+def _map(checker: LoadContext, value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise checker.fail(path, "must be a map")
     return value
 
 
-def check_task(checker: _Checker, kind: str, task: Task, path: str, siblings: set[str]) -> None:
+def check_task(checker: LoadContext, kind: str, task: Task, path: str, siblings: set[str]) -> None:
     if kind == "switch":
         _switch(checker, task, path, siblings)
     elif kind == "for":
@@ -216,7 +214,7 @@ def check_task(checker: _Checker, kind: str, task: Task, path: str, siblings: se
         check_part(checker, "run.workflow", target, f"{path}.run.workflow")
 
 
-def check_http(checker: _Checker, task: Task, path: str) -> None:
+def check_http(checker: LoadContext, task: Task, path: str) -> None:
     args = _map(checker, task.get("with"), f"{path}.with")
     check_part(checker, "call: http with", args, f"{path}.with")
     for key in ("method", "endpoint"):
@@ -227,7 +225,7 @@ def check_http(checker: _Checker, task: Task, path: str) -> None:
         raise checker.fail(f"{path}.with.output", "must be content, response or raw")
 
 
-def _switch(checker: _Checker, task: Task, path: str, siblings: set[str]) -> None:
+def _switch(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
     cases = task["switch"]
     if not isinstance(cases, list) or not cases:
         raise checker.fail(f"{path}.switch", "must be a non-empty list of {name: case} entries")
@@ -249,7 +247,7 @@ def _switch(checker: _Checker, task: Task, path: str, siblings: set[str]) -> Non
         raise checker.fail(f"{path}.switch", "at most one default case (a case without 'when')")
 
 
-def _catch(checker: _Checker, catch: dict[str, Any], path: str) -> None:
+def _catch(checker: LoadContext, catch: dict[str, Any], path: str) -> None:
     where = f"{path}.catch"
     check_part(checker, "catch", catch, where)
     errors = _map(checker, catch.get("errors") or {}, f"{where}.errors")
@@ -276,7 +274,7 @@ def _catch(checker: _Checker, catch: dict[str, Any], path: str) -> None:
             raise checker.fail(f"{where}.retry.limit.attempt.count", "must be a whole number >= 0")
 
 
-def _retry_keys(checker: _Checker, retry: Any, path: str) -> None:
+def _retry_keys(checker: LoadContext, retry: Any, path: str) -> None:
     """The keys of a retry policy (inline in a catch, or in use.retries) and its parts."""
     check_part(checker, "retry", retry, path)
     if not isinstance(retry, dict):
@@ -288,7 +286,7 @@ def _retry_keys(checker: _Checker, retry: Any, path: str) -> None:
         check_part(checker, "retry.limit.attempt", limit.get("attempt"), f"{path}.limit.attempt")
 
 
-def _listen(checker: _Checker, task: Task, path: str) -> None:
+def _listen(checker: LoadContext, task: Task, path: str) -> None:
     listen = _map(checker, task["listen"], f"{path}.listen")
     check_part(checker, "listen", listen, f"{path}.listen")
     to = _map(checker, listen.get("to"), f"{path}.listen.to")
