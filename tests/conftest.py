@@ -61,6 +61,10 @@ PROCESSES_ONLY: dict[str, str] = {
     ),
     "test_dsl_http.py": "serves HTTP on the host's 127.0.0.1, which containers cannot reach",
     "test_dsl_cli.py": "runs the zigflow CLI and its own dev server and worker as processes",
+    "test_dsl_definition_pinning.py": "runs its own dev server and a worker it restarts",
+    "test_dsl_hostile_documents.py": (
+        "runs its own dev server and worker as processes, and HTTP servers on the host"
+    ),
     "test_trace_viewer.py": "runs make demo (its own stack and Phoenix) and chromium on the host",
     "test_dsl_examples.py::test_http_to_agent": "serves HTTP on the host's 127.0.0.1",
     "test_dsl_secrets.py::test_the_worker_log_names_the_refusal_and_never_a_value": (

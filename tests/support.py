@@ -13,7 +13,8 @@ from typing import Any
 import grpc
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from agent_contract import ZIGFLOW_TASK_QUEUE, caller_request_id
 from callback_token import CallbackSigner, KeyRing
@@ -120,3 +121,15 @@ def signed_token(keys: str, **overrides: object) -> bytes:
         ),
     )
     return CallbackSigner(KeyRing.parse(keys)).sign(**fields)  # type: ignore[arg-type]
+
+
+def http_failure(err: WorkflowFailureError) -> dict[str, Any]:
+    """The DSL error of an uncaught call: http failure. Like an agent failure, it stays
+    an ActivityError whose cause is an ApplicationError typed and detailed as the DSL error."""
+    activity_error = err.cause
+    assert isinstance(activity_error, ActivityError)
+    failure = activity_error.cause
+    assert isinstance(failure, ApplicationError)
+    error: dict[str, Any] = failure.details[0]
+    assert failure.type == error["type"]
+    return error

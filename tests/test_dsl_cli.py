@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
 from devstack import ServiceProcess, TemporalDevServer
-from tests.support import eventually, unique
+from tests.support import eventually, history_events, unique
+from tests.zigflow_support import BOMB
 
 ZIGFLOW = str(Path(sys.executable).parent / "zigflow")
 RUNS = 20  # the abort at exit came in about 1 run of 3 to 9
@@ -47,19 +50,11 @@ do:
           title: Refused
           detail: '${ "no " + .name }'
 """
-# The classic "billion laughs", in a valid document: 9 levels of 9 aliases, 9^9 strings once
-# expanded. Without limits, the load-time checks walk all of them (the loader hung).
-BOMB = "".join(
-    [
-        'document: {dsl: "1.0.0", namespace: tests, name: bomb, version: "1.0.0"}\n',
-        "do:\n  - boom:\n      set:\n",
-        '        a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
-        *(
-            f"        {name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
-            for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-        ),
-    ]
-)
+WAIT = """\
+document: {dsl: "1.0.0", namespace: tests, name: cli-wait, version: "1.0.0"}
+do:
+  - hold: { listen: { to: { one: { with: { type: go } } } } }
+"""
 
 
 @dataclass(frozen=True)
@@ -86,6 +81,7 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
     folder.mkdir()
     (folder / "cli-hello.yaml").write_text(HELLO)
     (folder / "cli-fail.yaml").write_text(FAIL)
+    (folder / "cli-wait.yaml").write_text(WAIT)
     (folder / "bomb.yaml").write_text(BOMB)
     outside = state / "elsewhere"
     outside.mkdir()
@@ -253,3 +249,38 @@ async def test_a_queue_no_worker_polls_is_refused_before_starting(setup: Setup) 
     assert outcome.code == 3, outcome.err
     assert f"no worker polls task queue '{queue}'" in outcome.err
     assert await terminated_runs(setup.client, "cli-queue") == []
+
+
+async def test_ctrl_c_ends_the_cli_with_130_and_names_the_run_that_goes_on(setup: Setup) -> None:
+    process = await asyncio.create_subprocess_exec(
+        ZIGFLOW,
+        "run",
+        str(setup.folder / "cli-wait.yaml"),
+        env={"TEMPORAL_ADDRESS": setup.address, "PATH": "/usr/bin:/bin"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    handles: list[WorkflowHandle[Any, Any]] = []
+
+    async def waiting_on_its_event() -> bool:
+        async for execution in setup.client.list_workflows("WorkflowType = 'cli-wait'"):
+            if execution.status == WorkflowExecutionStatus.RUNNING:
+                handle = setup.client.get_workflow_handle(execution.id)
+                if await history_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED):
+                    handles.append(handle)
+                    return True
+        return False
+
+    await eventually(waiting_on_its_event, within=30)
+    process.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    stderr = err.decode()
+    (handle,) = handles
+    assert process.returncode == 130, stderr
+    assert f"run {handle.id} goes on in Temporal" in stderr
+    assert "zigflow: interrupted" in stderr
+    assert "Traceback" not in stderr
+    assert out == b""
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    await handle.terminate("test over")

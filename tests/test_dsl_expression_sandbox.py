@@ -11,12 +11,9 @@ services of the session's stack beside them, the latency figures are the worker'
 from __future__ import annotations
 
 import asyncio
-import secrets
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from devstack import SERVICES, ServiceProcess, TemporalDevServer
-from tests.support import eventually, history_events, start_dsl, unique
+from devstack import ServiceProcess
+from tests.support import eventually, history_events, start_dsl
+from tests.zigflow_support import OwnWorker, own_worker
 
 EXPRESSION = "https://serverlessworkflow.io/spec/1.0.0/errors/expression"
 HOSTILE_RUNS = 3
@@ -67,43 +65,16 @@ def _documents(folder: Path, queue: str) -> None:
     )
 
 
-@dataclass
-class SandboxWorker:
-    client: Client
-    process: ServiceProcess
-    queue: str
-
-
 @pytest.fixture
-async def sandbox_worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SandboxWorker]:
-    state = tmp_path_factory.mktemp("sandbox-worker")
-    workflows = state / "workflows"
-    workflows.mkdir()
-    queue = unique("sandbox")
-    _documents(workflows, queue)
-    async with TemporalDevServer(state_dir=state, headless=True) as temporal:
-        module, _ = SERVICES["zigflow-worker"]
-        process = ServiceProcess(
-            name="zigflow-worker-sandbox",
-            argv=[sys.executable, "-m", module],
-            env={
-                "TEMPORAL_ADDRESS": temporal.address,
-                "TEMPORAL_NAMESPACE": "default",
-                "CALLBACK_KEYS": f"k1:{secrets.token_urlsafe(32)}",
-                "PYTHONUNBUFFERED": "1",
-                "ZIGFLOW_WORKFLOWS_DIR": str(workflows),
-                "ZIGFLOW_METRICS_PORT": "0",
-                "ZIGFLOW_GRACEFUL_SHUTDOWN": f"PT{GRACE_SECONDS:g}S",
-                "ZIGFLOW_EXPRESSION_TIMEOUT": f"PT{TIMEOUT_SECONDS:g}S",
-            },
-            log_file=state / "logs" / "zigflow-worker.log",
-        )
-        await process.start()
-        try:
-            client = await Client.connect(temporal.address)
-            yield SandboxWorker(client=client, process=process, queue=queue)
-        finally:
-            await process.stop()
+async def sandbox_worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OwnWorker]:
+    state = tmp_path_factory.mktemp("sandbox")
+    async with own_worker(
+        state,
+        _documents,
+        ZIGFLOW_GRACEFUL_SHUTDOWN=f"PT{GRACE_SECONDS:g}S",
+        ZIGFLOW_EXPRESSION_TIMEOUT=f"PT{TIMEOUT_SECONDS:g}S",
+    ) as worker:
+        yield worker
 
 
 async def _normal_run(client: Client, queue: str) -> float:
@@ -133,7 +104,7 @@ def _children(process: ServiceProcess) -> list[psutil.Process]:
 
 
 async def test_a_runaway_expression_fails_its_task_and_spares_the_other_workflows(
-    sandbox_worker: SandboxWorker,
+    sandbox_worker: OwnWorker,
 ) -> None:
     client, queue, process = sandbox_worker.client, sandbox_worker.queue, sandbox_worker.process
 

@@ -16,28 +16,15 @@ from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ActivityError, ApplicationError
 
 from devstack import LocalStack
 from devstack._processes import ServiceProcess
-from tests.support import eventually, history_events, start_dsl
+from tests.support import eventually, history_events, http_failure, start_dsl
 
 COMMUNICATION = "https://serverlessworkflow.io/spec/1.0.0/errors/communication"
 # tests/workflows/egress/: documents only the strict worker below loads, on this queue.
 EGRESS_WORKFLOWS = Path(__file__).resolve().parent / "workflows" / "egress"
 EGRESS_QUEUE = "zigflow-tests-egress"
-
-
-def http_failure(err: WorkflowFailureError) -> dict[str, Any]:
-    """The DSL error of an uncaught call: http failure. Like an agent failure, it stays
-    an ActivityError whose cause is an ApplicationError typed and detailed as the DSL error."""
-    activity_error = err.cause
-    assert isinstance(activity_error, ActivityError)
-    failure = activity_error.cause
-    assert isinstance(failure, ApplicationError)
-    error: dict[str, Any] = failure.details[0]
-    assert failure.type == error["type"]
-    return error
 
 
 @dataclass

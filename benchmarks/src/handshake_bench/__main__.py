@@ -17,7 +17,7 @@ import psutil
 from devstack import REPO_ROOT, LocalStack, StackConfig
 from handshake_bench import ack_auth, agent_loop, replicas, report, scenarios
 from handshake_bench.activities import BenchActivities, RpcCounter
-from service_kit import exit_process
+from service_kit import run_cli
 from stigma.agent.v1 import agent_pb2_grpc
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -100,7 +100,7 @@ def main() -> int:
 
 
 def run() -> None:
-    exit_process(main())
+    run_cli(main, program="handshake-bench")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import yaml
 
 from agent_contract import Budget, ToolGrant
 from zigflow.agent_spec import budget_from_arguments, spec_from_arguments, tools_from_arguments
-from zigflow.dsl.document import DefinitionError, load_document
+from zigflow.dsl import DefinitionError
+from zigflow.dsl.document import load_document
 
 
 def test_tools_are_names_or_maps() -> None:

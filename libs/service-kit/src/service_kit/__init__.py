@@ -6,7 +6,7 @@ and stop cleanly on SIGTERM. This package holds that sequence once.
 """
 
 from service_kit._entry import run_service
-from service_kit._exit import exit_process
+from service_kit._exit import EXIT_INTERNAL, EXIT_INTERRUPTED, exit_process, run_cli
 from service_kit._lifecycle import wait_for_shutdown
 from service_kit._logs import configure_logging, log_context
 from service_kit._metrics import LATENCY_BUCKETS, Metrics
@@ -30,6 +30,8 @@ from service_kit._visibility import (
 )
 
 __all__ = [
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "LATENCY_BUCKETS",
     "DeploymentVersion",
     "Metrics",
@@ -52,6 +54,7 @@ __all__ = [
     "load_settings",
     "log_context",
     "make_current",
+    "run_cli",
     "run_service",
     "temporal_namespace",
     "wait_for_shutdown",

@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -28,3 +30,25 @@ def exit_process(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
+
+
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as a shell reports a process ended by SIGINT."""
+EXIT_INTERNAL = 70
+"""A bug: an exception no code path expected (BSD's EX_SOFTWARE)."""
+
+
+def run_cli(main: Callable[[], int], *, program: str) -> NoReturn:
+    """A command-line tool's whole ``run()``: ``main`` returns the exit code, and every
+    other outcome gets one too, through ``exit_process``. Ctrl-C ends with 130 and one
+    line instead of a traceback; an unexpected exception prints its traceback and ends
+    with 70, so a script tells a bug from a failure the tool reports (its own codes)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception:
+        traceback.print_exc()
+        code = EXIT_INTERNAL
+    exit_process(code)

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+import traceback
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,10 @@ EXIT_USAGE = 2
 """Bad arguments, --input or environment, or Temporal unreachable."""
 EXIT_NOT_SERVED = 3
 """No worker serves this file on its task queue (nothing keeps running)."""
+EXIT_INTERNAL = 70
+"""A bug: an exception no code path expected (as service_kit.run_cli)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C. A run already started goes on in Temporal; the message names it."""
 
 
 def report(error: DslError, message: str, *, as_json: bool) -> None:
@@ -72,7 +77,8 @@ def _validate(paths: list[Path], limits: YamlLimits) -> int:
         try:
             document = load_document(path, limits=limits)
         except DefinitionError as err:
-            print(f"INVALID {err}", file=sys.stderr)
+            for problem in err.every:  # every task that fails, one line each
+                print(f"INVALID {problem}", file=sys.stderr)
             failed += 1
         else:
             print(f"ok      {path} (workflow type {document.workflow_type})")
@@ -122,7 +128,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    code = main()
+    # service_kit.run_cli's outcomes, without importing service_kit (and its Temporal client)
+    # for `validate`, which must end in well under a second.
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("zigflow: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception:
+        traceback.print_exc()
+        code = EXIT_INTERNAL
     if "temporalio.client" in sys.modules:
         # A Temporal client may exist: its core's threads can abort the interpreter's
         # teardown (service_kit.exit_process says why).

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from zigflow.dsl import DefinitionError, RunOptions, WorkflowDocument
 from zigflow.dsl.expressions import Evaluator
+from zigflow.dsl.pinning import PinnedTexts
+from zigflow.dsl.yaml_source import YamlLimits
 from zigflow.secrets import MissingSecretError, SecretSource
 from zigflow.workflows import DslWorkflow, workflow_class
 
@@ -27,10 +29,13 @@ def prepare(
     secrets: SecretSource,
     continue_as_new_after: int,
     evaluator: Evaluator,
+    yaml_limits: YamlLimits | None = None,
 ) -> Definitions:
     """One workflow class per document that has everything it declares; the others are
     refused with their reason, and the rest still run. ``evaluator`` runs every
-    expression: the worker's expression sandbox."""
+    expression: the worker's expression sandbox. ``yaml_limits`` bound the older texts
+    that runs pinned (dsl/pinning.py), as they bound the files."""
+    pinned_texts = PinnedTexts(yaml_limits)
     queues = {document.workflow_type: document.task_queue for document in documents}
     prepared = Definitions()
     for document in documents:
@@ -44,6 +49,7 @@ def prepare(
             task_queues=queues,
             continue_as_new_after=continue_as_new_after,
             evaluator=evaluator,
+            pinned_texts=pinned_texts,
         )
         prepared.by_queue.setdefault(document.task_queue, []).append(
             workflow_class(document, options)

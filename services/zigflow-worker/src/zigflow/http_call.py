@@ -114,12 +114,30 @@ def shape_output(request: HttpRequest, response: httpx.Response, body: bytes) ->
     content = _content(response, body)
     if request.output == "response":
         return {
-            "request": {"method": request.method.upper(), "uri": str(response.request.url)},
+            "request": {
+                "method": request.method.upper(),
+                "uri": str(response.request.url),
+                "headers": _shown_headers(request.headers),
+            },
             "statusCode": response.status_code,
             "headers": dict(response.headers),
             "content": content,
         }
     return content
+
+
+# Request headers that carry credentials: shown as sent, but not their values.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+REDACTED = "<redacted>"
+
+
+def _shown_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The task's request headers for a ``response`` output, credentials redacted: the
+    output is the run's data (history, logs of later tasks), not a place for a secret."""
+    return {
+        name: REDACTED if name.lower() in _CREDENTIAL_HEADERS else value
+        for name, value in headers.items()
+    }
 
 
 def _body_arguments(body: Any) -> dict[str, Any]:

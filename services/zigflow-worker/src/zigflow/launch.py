@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -117,7 +118,20 @@ async def start_watched(
     except NotServedError:
         await handle.terminate(reason="zigflow run: no worker serves this definition")
         raise
+    except asyncio.CancelledError:
+        _left_running(handle)
+        raise
     return handle
+
+
+def _left_running(handle: WorkflowHandle[Any, Any]) -> None:
+    """Ctrl-C stops the CLI, not the durable run it started: say which run goes on."""
+    print(
+        f"zigflow: stopped waiting; run {handle.id} goes on in Temporal "
+        f"(temporal workflow show --workflow-id {handle.id}; stop it with "
+        f"temporal workflow terminate --workflow-id {handle.id})",
+        file=sys.stderr,
+    )
 
 
 async def _first_task(
@@ -206,6 +220,9 @@ async def run_file(document: WorkflowDocument, raw_input: str, *, as_json: bool)
         return EXIT_NOT_SERVED
     try:
         output = await handle.result()
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this, then raises it
+        _left_running(handle)
+        raise
     except WorkflowFailureError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == DEFINITION_MISMATCH_ERROR:

@@ -66,6 +66,11 @@ class ZigflowSettings(ServiceSettings, DefinitionSettings):
     """The worker deployment the build belongs to."""
     max_concurrent_activities: int = 100
     """Activity slots. A pending agent call holds none, so this can stay small."""
+    max_activities_per_run: int | None = Field(default=None, ge=1)
+    """How many ``call: http`` / ``call: grpc`` activities one run may have out at once
+    (the rest wait inside the run, holding no slot). Unset: a quarter of
+    ``max_concurrent_activities``, so one run's fork cannot take every slot of its queue.
+    Each run reads it once and keeps it (docs/adr/0021)."""
     max_cached_workflows: int = 100
     """Workflows kept in memory between their tasks. A call that waits hours on an agent
     need not stay cached: evicted, it is replayed from history when the agent answers, so
@@ -108,6 +113,24 @@ class ZigflowSettings(ServiceSettings, DefinitionSettings):
     """Destinations refused whatever ``egress_allow`` says (same syntax)."""
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
     """Largest response ``call: http`` reads and ``call: grpc`` receives, in bytes."""
+
+    @field_validator("max_activities_per_run")
+    @classmethod
+    def _check_share(cls, value: int | None, info: ValidationInfo) -> int | None:
+        slots = info.data.get("max_concurrent_activities")
+        if value is not None and slots is not None and value > slots:
+            raise ValueError(
+                f"{value} is more than ZIGFLOW_MAX_CONCURRENT_ACTIVITIES ({slots}): "
+                "one run could take every activity slot of its queue"
+            )
+        return value
+
+    @property
+    def activities_per_run(self) -> int:
+        """``max_activities_per_run``, or a quarter of the slots when it is unset."""
+        if self.max_activities_per_run is not None:
+            return self.max_activities_per_run
+        return max(1, self.max_concurrent_activities // 4)
 
     @field_validator("egress_allow")
     @classmethod

@@ -29,6 +29,8 @@ from stigma.agent.v1 import agent_pb2_grpc
 from zigflow.agent_call import AgentCallActivities
 from zigflow.definitions import Definitions, prepare
 from zigflow.dsl import load_directory
+from zigflow.dsl.activity_share import ActivityShareSetting
+from zigflow.dsl.pinning import ServedDefinitions
 from zigflow.dsl.sandbox import ExpressionSandbox
 from zigflow.environment import take_secrets
 from zigflow.grpc_call import GrpcCallActivities
@@ -62,18 +64,22 @@ async def serve(settings: ZigflowSettings) -> None:
             secrets=SecretSource(settings.secrets_dir, environment_secrets),
             continue_as_new_after=settings.continue_as_new_after_events,
             evaluator=sandbox,
+            yaml_limits=settings.yaml_limits,
         )
         for error in [*errors, *definitions.refused]:
-            logger.error("definition refused: %s", error)
+            for problem in error.every:
+                logger.error("definition refused: %s", problem)
         if not definitions.by_queue:
             raise SettingsLoadError(
                 f"ZIGFLOW_WORKFLOWS_DIR: no valid workflow definition in {settings.workflows_dir}"
             )
         # The workers stop (their activations end) before the sandbox closes.
-        await _poll(settings, definitions)
+        await _poll(settings, definitions, ServedDefinitions(documents))
 
 
-async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
+async def _poll(
+    settings: ZigflowSettings, definitions: Definitions, served: ServedDefinitions
+) -> None:
     async with Telemetry(
         service="zigflow-worker",
         metrics_port=settings.metrics_port,
@@ -116,6 +122,12 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
             http_calls = HttpCallActivities(policy=policy)
             # One proto cache for every queue's worker.
             grpc_calls = GrpcCallActivities(policy=policy)
+            share = ActivityShareSetting(settings.activities_per_run)
+            logger.info(
+                "a run has at most %d call: http / call: grpc activities out at once, of %d slots",
+                share.activities_per_run,
+                settings.max_concurrent_activities,
+            )
             async with AsyncExitStack() as workers:
                 for queue, classes in sorted(definitions.by_queue.items()):
                     worker = Worker(
@@ -126,6 +138,8 @@ async def _poll(settings: ZigflowSettings, definitions: Definitions) -> None:
                             activities.call_agent,
                             http_calls.call_http,
                             grpc_calls.call_grpc,
+                            share.read,
+                            served.served,
                         ],
                         workflow_runner=UnsandboxedWorkflowRunner(),
                         max_concurrent_activities=settings.max_concurrent_activities,

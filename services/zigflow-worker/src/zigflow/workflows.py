@@ -17,6 +17,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from zigflow.dsl import DslError, Interpreter, RunOptions, WorkflowDocument
+from zigflow.dsl.pinning import PinnedDefinition, pin, pinning_applies
+from zigflow.dsl.resume import read_resume
 from zigflow.dsl.tasks import RUNNERS, keep_event
 
 
@@ -74,11 +76,25 @@ def _check_content(document: WorkflowDocument) -> None:
     )
 
 
+async def _pinned(
+    self: DslWorkflow, input: Any
+) -> tuple[WorkflowDocument, PinnedDefinition | None]:
+    """The document this run executes: the text it pinned at its start (dsl/pinning.py),
+    or the loaded one for a run recorded before pinning."""
+    if not pinning_applies(self.document):
+        return self.document, None
+    resumed = read_resume(input, continued_run=workflow.info().continued_run_id is not None)
+    pinned = await pin(self.document, resumed.definition if resumed else None)
+    document = self.options.pinned_texts.document(pinned, self.document, self.options.secrets)
+    return document, pinned
+
+
 async def _run_document(self: DslWorkflow, input: Any = None) -> Any:
     _check_content(self.document)
-    interpreter = Interpreter(self.document, RUNNERS, self.options)
-    interpreter.inbox = self.inbox
     try:
+        document, pinned = await _pinned(self, input)
+        interpreter = Interpreter(document, RUNNERS, self.options, pinned)
+        interpreter.inbox = self.inbox
         return await interpreter.run(input)
     except DslError as err:
         # Non-retryable: re-running the same definition on the same data fails the same way.

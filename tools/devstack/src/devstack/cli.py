@@ -25,7 +25,7 @@ from devstack._prometheus import LocalPrometheus
 from devstack._stack import REPO_ROOT, SERVICES, LocalStack, StackConfig, fixed_metrics_ports
 from devstack._steps import print_steps
 from devstack._tracing import configured_endpoint, demo_trace, tracing_disabled
-from service_kit import exit_process
+from service_kit import run_cli
 from zigflow.cli import failure_message, start_and_wait
 from zigflow.dsl import load_document
 
@@ -373,7 +373,7 @@ async def _until_signal(main: Coroutine[Any, Any, int]) -> int:
 
 
 def run() -> None:
-    exit_process(main())
+    run_cli(main, program="devstack")
 
 
 if __name__ == "__main__":

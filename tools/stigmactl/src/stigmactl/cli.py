@@ -30,7 +30,7 @@ from agent_contract import AGENT_CANCELLED_ERROR, AGENT_FAILED_ERROR, CALL_AGENT
 from service_kit import (
     TemporalConnectionError,
     connect_temporal,
-    exit_process,
+    run_cli,
     temporal_namespace,
 )
 from stigma_wire import CallerCredentials, CredentialsError
@@ -351,19 +351,23 @@ async def amain(
     )
 
 
-def run() -> None:
+def main(argv: list[str]) -> int:
+    """``amain`` with the failures a user causes turned into one line and an exit code."""
     try:
-        code = asyncio.run(amain(sys.argv[1:]))
+        return asyncio.run(amain(argv))
     except (UsageError, TemporalConnectionError) as err:
         print(f"stigmactl: {err}", file=sys.stderr)
-        code = 2
+        return 2
     except RPCError as err:
         print(f"stigmactl: Temporal refused: {err.status.name}: {err.message}", file=sys.stderr)
-        code = 1
+        return 1
     except grpc.aio.AioRpcError as err:
         print(f"stigmactl: stigma-api refused: {err.code().name}: {err.details()}", file=sys.stderr)
-        code = 1
-    exit_process(code)
+        return 1
+
+
+def run() -> None:
+    run_cli(lambda: main(sys.argv[1:]), program="stigmactl")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,17 @@ expressions, ``interpreter`` walks the task list, and ``tasks`` holds one runner
 per task type.
 """
 
-from zigflow.dsl.document import DefinitionError, WorkflowDocument, load_directory, load_document
+from zigflow.dsl.document import WorkflowDocument, load_directory, load_document
 from zigflow.dsl.errors import DslError
 from zigflow.dsl.interpreter import Interpreter
+from zigflow.dsl.load_context import DefinitionError, LoadContext
 from zigflow.dsl.options import RunOptions
 
 __all__ = [
     "DefinitionError",
     "DslError",
     "Interpreter",
+    "LoadContext",
     "RunOptions",
     "WorkflowDocument",
     "load_directory",

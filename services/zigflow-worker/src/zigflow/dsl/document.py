@@ -24,6 +24,7 @@ from zigflow.agent_spec import (
 from zigflow.dsl import evaluate, expressions, fields, grpc_validation, validation, yaml_source
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
+from zigflow.dsl.load_context import DefinitionError, Task, TaskList
 from zigflow.dsl.yaml_source import YamlLimits
 
 TASK_TYPES = frozenset(
@@ -38,21 +39,6 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DSL_VERSION = re.compile(r"^1\.0(\.\d+)?(-[0-9A-Za-z.]+)?$")
 # A Temporal task queue name for document.metadata.taskQueue (no spaces, not too long).
 _TASK_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
-
-Task = dict[str, Any]
-TaskList = list[tuple[str, Task]]
-
-
-class DefinitionError(ValueError):
-    """A definition that cannot run; says which file, JSON path and (from a file) line."""
-
-    def __init__(self, source: str, path: str, problem: str, *, line: int | None = None) -> None:
-        where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {path}: {problem}")
-        self.source = source
-        self.path = path
-        self.problem = problem
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -70,6 +56,8 @@ class WorkflowDocument:
     content_hash: str = ""
     """SHA-256 of the file's text (``content_hash``); empty for a document not read from
     a file. ``zigflow run`` sends it, so a worker serving other content refuses the run."""
+    text: str = field(default="", repr=False)
+    """The file's text, which a run records to keep it (dsl/pinning.py)."""
 
     @property
     def workflow_type(self) -> str:
@@ -120,11 +108,16 @@ def _expressions(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _expressions(item, f"{path}[{index}]")
 
 
-class _Checker:
+class DocumentChecker:
+    """Checks one document (implements ``load_context.LoadContext``)."""
+
     def __init__(self, source: str) -> None:
         self.source = source
         self.variables: tuple[str, ...] = validation.DEFAULT_SCOPED_VARIABLES
         self.use: dict[str, Any] = {}  # the document's reusable errors and retries
+        # Problems of tasks already checked: each task is checked on its own, so one
+        # load reports every task that fails (``DefinitionError.also``).
+        self.problems: list[DefinitionError] = []
 
     def fail(self, path: str, problem: str) -> DefinitionError:
         return DefinitionError(self.source, path, problem)
@@ -147,8 +140,17 @@ class _Checker:
             tasks.append((name, task))
         names = {name for name, _ in tasks}
         for index, (name, task) in enumerate(tasks):
-            self.task(task, f"{path}[{index}].{name}", names)
+            try:
+                self.task(task, f"{path}[{index}].{name}", names)
+            except DefinitionError as err:
+                self.problems.append(err)
         return tasks
+
+    def raise_problems(self) -> None:
+        """Raise what the task checks found: the first, with the others as ``also``."""
+        if self.problems:
+            first, *others = self.problems
+            raise DefinitionError(first.source, first.path, first.problem, also=tuple(others))
 
     def task(self, task: Task, path: str, siblings: set[str]) -> None:
         kind = task_type(task)
@@ -242,7 +244,7 @@ def _holds_expression(value: Any) -> bool:
 
 
 def parse_document(data: Any, *, source: str) -> WorkflowDocument:
-    checker = _Checker(source)
+    checker = DocumentChecker(source)
     if not isinstance(data, dict):
         raise checker.fail("$", "a workflow definition must be a YAML map")
     document = data.get("document")
@@ -280,6 +282,7 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     if data.get("timeout") is not None:
         checker.duration((data["timeout"] or {}).get("after"), "$.timeout.after")
     tasks = checker.task_list(data.get("do"), "$.do")
+    checker.raise_problems()
     return WorkflowDocument(
         source=source,
         dsl=document["dsl"],
@@ -309,9 +312,15 @@ def load_document(path: Path, *, limits: YamlLimits | None = None) -> WorkflowDo
     try:
         document = parse_document(data, source=str(path))
     except DefinitionError as err:
-        line = line_of(text, err.path, limits)
-        raise DefinitionError(err.source, err.path, err.problem, line=line) from None
-    return replace(document, content_hash=content_hash(text))
+        lined = [
+            DefinitionError(e.source, e.path, e.problem, line=line_of(text, e.path, limits))
+            for e in err.every
+        ]
+        first, *others = lined
+        raise DefinitionError(
+            first.source, first.path, first.problem, line=first.line, also=tuple(others)
+        ) from None
+    return replace(document, content_hash=content_hash(text), text=text)
 
 
 def content_hash(text: str) -> str:

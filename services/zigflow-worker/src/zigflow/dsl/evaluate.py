@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zigflow.dsl import expressions
-
-if TYPE_CHECKING:
-    from zigflow.dsl.document import _Checker
+from zigflow.dsl.load_context import LoadContext
 
 _CONDITIONS = ("when", "exceptWhen")
 
 
-def check_evaluate(checker: _Checker, data: dict[str, Any]) -> str:
+def check_evaluate(checker: LoadContext, data: dict[str, Any]) -> str:
     """The document's evaluation mode; a language other than jq is refused."""
     evaluate = data.get("evaluate")
     if evaluate is None:
@@ -118,7 +116,7 @@ STRICT_RULE = (
 _CONDITION_FIELDS = ("if", "while")
 
 
-def check_conditions(checker: _Checker, data: dict[str, Any]) -> None:
+def check_conditions(checker: LoadContext, data: dict[str, Any]) -> None:
     """Refuse a plain string in a condition position (``if``, ``while``, ``when``,
     ``exceptWhen``): in strict mode only ``${ }`` strings are expressions, so ``if: .flag``
     would be the literal text ``.flag``, which is true. Loose documents were rewritten by

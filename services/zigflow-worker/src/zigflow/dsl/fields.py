@@ -9,10 +9,9 @@ defines but Zigflow does not run are refused as not supported, never ignored.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from zigflow.dsl.document import _Checker
+from zigflow.dsl.load_context import LoadContext
 
 # The spec's document (1.0, "Workflow"); `schedule` is ignored (docs/dsl.md says so).
 DOCUMENT_FIELDS = frozenset(
@@ -40,13 +39,45 @@ MAP_KEYS: dict[str, frozenset[str]] = {
 UNSUPPORTED_MAP_KEYS: dict[tuple[str, str], str] = {
     ("export", "schema"): "the exported $context is not checked against a schema",
 }
+# The maps inside task bodies, by what they are (the name used in errors), with the keys
+# Zigflow runs. The spec's keys that it does not run are in UNSUPPORTED_PART_KEYS.
+PART_KEYS: dict[str, frozenset[str]] = {
+    "switch case": frozenset({"when", "then"}),
+    "for": frozenset({"each", "in", "at"}),
+    "fork": frozenset({"branches", "compete"}),
+    "raise": frozenset({"error"}),
+    "error": frozenset({"type", "status", "title", "detail", "instance"}),
+    "catch": frozenset({"errors", "as", "when", "exceptWhen", "retry", "do"}),
+    "catch.errors": frozenset({"with"}),
+    # The spec's error filter names the detail `details`; both are read as the detail.
+    "catch.errors.with": frozenset({"type", "status", "title", "detail", "details", "instance"}),
+    "retry": frozenset({"when", "exceptWhen", "delay", "backoff", "limit"}),
+    "retry.backoff": frozenset({"constant", "linear", "exponential"}),
+    "retry.limit": frozenset({"attempt", "duration"}),
+    "retry.limit.attempt": frozenset({"count", "duration"}),
+    "run": frozenset({"workflow", "await"}),
+    "run.workflow": frozenset({"namespace", "name", "version", "input"}),
+    "listen": frozenset({"to", "read"}),
+    "listen.to": frozenset({"one", "any", "all"}),
+    "call: http with": frozenset(
+        {"method", "endpoint", "headers", "body", "query", "output", "redirect"}
+    ),
+    "endpoint": frozenset({"uri"}),
+}
+UNSUPPORTED_PART_KEYS: dict[tuple[str, str], str] = {
+    ("retry", "jitter"): "retries wait exactly their delay",
+    ("run", "return"): "a run: workflow task returns the child's output",
+    ("listen", "foreach"): "a listen task consumes its events once",
+    ("listen.to", "until"): "a listen task waits for its events only",
+    ("endpoint", "authentication"): "send credentials in headers, from $secrets",
+}
 
 
 def _known(keys: frozenset[str]) -> str:
     return ", ".join(sorted(keys))
 
 
-def check_document(checker: _Checker, data: dict[str, Any]) -> None:
+def check_document(checker: LoadContext, data: dict[str, Any]) -> None:
     """The document's top-level keys and those of its ``input``, ``output``, ``timeout``."""
     for key in data:
         if key not in DOCUMENT_FIELDS:
@@ -57,7 +88,7 @@ def check_document(checker: _Checker, data: dict[str, Any]) -> None:
     _check_maps(checker, data, "$")
 
 
-def check_task(checker: _Checker, kind: str, task: dict[str, Any], path: str) -> None:
+def check_task(checker: LoadContext, kind: str, task: dict[str, Any], path: str) -> None:
     """A task's keys (the common ones and its type's own) and those of its data-flow maps."""
     own = TYPE_FIELDS.get(kind, frozenset())
     known = TASK_FIELDS | own | {kind}
@@ -71,7 +102,7 @@ def check_task(checker: _Checker, kind: str, task: dict[str, Any], path: str) ->
     _check_maps(checker, task, path)
 
 
-def _check_maps(checker: _Checker, owner: dict[str, Any], path: str) -> None:
+def _check_maps(checker: LoadContext, owner: dict[str, Any], path: str) -> None:
     for name, keys in MAP_KEYS.items():
         value = owner.get(name)
         if not isinstance(value, dict):
@@ -85,3 +116,18 @@ def _check_maps(checker: _Checker, owner: dict[str, Any], path: str) -> None:
                 raise checker.fail(
                     where, f"{key!r} is not a field of {name} (known: {_known(keys)})"
                 )
+
+
+def check_part(checker: LoadContext, part: str, value: Any, path: str) -> None:
+    """The keys of one map inside a task body (``part`` names it in PART_KEYS)."""
+    if not isinstance(value, dict):
+        return  # refused as not a map by the caller
+    known = PART_KEYS[part]
+    for key in value:
+        why = UNSUPPORTED_PART_KEYS.get((part, key))
+        if why is not None:
+            raise checker.fail(f"{path}.{key}", f"is not supported yet ({why})")
+        if key not in known:
+            raise checker.fail(
+                f"{path}.{key}", f"{key!r} is not a field of {part} (known: {_known(known)})"
+            )

@@ -13,13 +13,11 @@ of ``with.arguments`` may be expressions.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zigflow.dsl import expressions
+from zigflow.dsl.load_context import LoadContext, Task
 from zigflow.grpc_protos import CompiledProto, ProtoError, UnknownServiceError, resolve_proto_path
-
-if TYPE_CHECKING:
-    from zigflow.dsl.document import Task, _Checker
 
 _KNOWN_WITH = frozenset({"proto", "service", "method", "arguments"})
 
@@ -35,7 +33,7 @@ def document_folder(source: str) -> Path:
     return Path(source).parent
 
 
-def _literal(checker: _Checker, value: Any, path: str) -> str:
+def _literal(checker: LoadContext, value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise checker.fail(path, "is required for call: grpc (a string)")
     if expressions.is_expression(value):
@@ -43,7 +41,7 @@ def _literal(checker: _Checker, value: Any, path: str) -> str:
     return value
 
 
-def check_grpc(checker: _Checker, task: Task, path: str) -> None:
+def check_grpc(checker: LoadContext, task: Task, path: str) -> None:
     where = f"{path}.with"
     args = task.get("with")
     if not isinstance(args, dict):

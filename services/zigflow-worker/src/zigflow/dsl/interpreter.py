@@ -18,7 +18,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 from zigflow.dsl import expressions
-from zigflow.dsl.document import TaskList, WorkflowDocument, task_type
+from zigflow.dsl.activity_share import ActivityShare
+from zigflow.dsl.document import WorkflowDocument, task_type
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import (
     CONFIGURATION,
@@ -28,7 +29,9 @@ from zigflow.dsl.errors import (
     timeout_error,
     validation_error,
 )
+from zigflow.dsl.load_context import TaskList
 from zigflow.dsl.options import RunOptions
+from zigflow.dsl.pinning import PinnedDefinition
 from zigflow.dsl.resume import (
     Frame,
     Resume,
@@ -88,8 +91,11 @@ class Interpreter:
         document: WorkflowDocument,
         runners: Mapping[str, TaskRunner],
         options: RunOptions | None = None,
+        definition: PinnedDefinition | None = None,
     ) -> None:
         self.document = document
+        # The text this run pinned, handed on when it continues as new (dsl/pinning.py).
+        self.definition = definition
         self._runners = runners
         self.options = options or RunOptions()
         self._secrets = dict(self.options.secrets)  # $secrets, built once per run
@@ -103,6 +109,8 @@ class Interpreter:
         self._continued = 0
         # `call: agent` activities that wait, counted in the run's search attributes.
         self.agent_calls = PendingAgentCalls()
+        # Bounds the `call: http` / `call: grpc` activities this run has out at once.
+        self.activity_share = ActivityShare()
 
     def continue_as_new_due(self) -> bool:
         """True when a loop here may, and should, continue the run as new."""
@@ -167,6 +175,7 @@ class Interpreter:
                 inbox={kind: list(events) for kind, events in self.inbox.items() if events},
                 continued=self._continued + 1,
                 cursor=tuple(suspend.frames),
+                definition=self.definition,
             )
             workflow.continue_as_new(resume_payload(state))
 

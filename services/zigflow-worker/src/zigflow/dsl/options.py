@@ -8,6 +8,7 @@ from typing import Any
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
 from zigflow.dsl.expressions import IN_PROCESS, Evaluator
+from zigflow.dsl.pinning import PinnedTexts
 
 DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000
 
@@ -30,6 +31,9 @@ class RunOptions:
     """What runs the document's expressions: the worker's expression sandbox (limits,
     child processes). The in-process default has no limits: for replaying trusted
     histories and for tests only."""
+
+    pinned_texts: PinnedTexts = field(default_factory=PinnedTexts, repr=False, compare=False)
+    """Older definitions that runs pinned, parsed once per worker (dsl/pinning.py)."""
 
     def task_queue_of(self, workflow_type: str) -> str:
         """The queue a child of this type starts on; a type this worker does not load

@@ -20,7 +20,11 @@ The payload (version 1) is one JSON object, the run's only input::
         "context": <$context>,
         "inbox": {<event type>: [<data of events not consumed yet>, ...]},
         "continued": <how many times the run continued as new, 1 for the first>,
-        "cursor": [<frames, outermost first>]}}
+        "cursor": [<frames, outermost first>],
+        "definition": {"sha256": <hex>, "text": <the definition's text>}}}
+
+``definition`` is the text the first run pinned (dsl/pinning.py); a payload written before
+pinning has none.
 
 Frames: ``{"at": "list", "index": i}`` (task ``i`` of a task list runs),
 ``{"at": "task", "input": data}`` (that task's raw input, for ``$task.input`` and
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zigflow.dsl.errors import CONFIGURATION, DslError
+from zigflow.dsl.pinning import PinnedDefinition
 
 RESUME_KEY = "zigflowResume"
 RESUME_VERSION = 1
@@ -78,6 +83,9 @@ class Resume:
     inbox: dict[str, list[Any]]
     continued: int
     cursor: tuple[Frame, ...] = field(default=())
+    definition: PinnedDefinition | None = None
+    """The definition the first run pinned (dsl/pinning.py); None for a run recorded
+    before pinning."""
 
 
 def resume_payload(state: Resume) -> dict[str, Any]:
@@ -90,6 +98,7 @@ def resume_payload(state: Resume) -> dict[str, Any]:
             "inbox": state.inbox,
             "continued": state.continued,
             "cursor": list(state.cursor),
+            **({"definition": state.definition.to_payload()} if state.definition else {}),
         }
     }
 
@@ -116,4 +125,5 @@ def read_resume(workflow_input: Any, *, continued_run: bool) -> Resume | None:
         inbox={str(k): list(v) for k, v in (body.get("inbox") or {}).items()},
         continued=int(body["continued"]),
         cursor=tuple(body["cursor"]),
+        definition=PinnedDefinition.from_payload(body.get("definition")),
     )

@@ -1,6 +1,6 @@
 """Load-time checks of the task types beyond ``do``, ``set`` and ``call: agent``.
 
-Called by ``document._Checker`` so that a definition using ``switch``, ``for``,
+Called by ``document.LoadContext`` so that a definition using ``switch``, ``for``,
 ``try``, ``fork``, ``raise``, ``wait``, ``listen``, ``run`` or ``call: http`` is
 refused at load with the JSON path of its problem.
 """
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # no stubs in the workspace
 
 from zigflow.dsl import expressions
-
-if TYPE_CHECKING:
-    from zigflow.dsl.document import Task, _Checker
+from zigflow.dsl.fields import check_part
+from zigflow.dsl.load_context import LoadContext, Task
 
 DEFAULT_SCOPED_VARIABLES = ("item", "index", "error")
 _FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
@@ -39,7 +38,7 @@ def declared_variables(value: Any) -> Iterator[Any]:
             yield from declared_variables(item)
 
 
-def check_variables(checker: _Checker, raw: dict[str, Any]) -> tuple[str, ...]:
+def check_variables(checker: LoadContext, raw: dict[str, Any]) -> tuple[str, ...]:
     names = list(declared_variables(raw))
     for name in names:
         if not expressions.is_variable_name(name) or name in expressions.VARIABLES:
@@ -47,7 +46,7 @@ def check_variables(checker: _Checker, raw: dict[str, Any]) -> tuple[str, ...]:
     return (*DEFAULT_SCOPED_VARIABLES, *names)
 
 
-def check_schemas(checker: _Checker, owner: dict[str, Any], path: str) -> None:
+def check_schemas(checker: LoadContext, owner: dict[str, Any], path: str) -> None:
     """``input.schema`` and ``output.schema`` of a document (path ``$``) or a task."""
     for key in ("input", "output"):
         config = owner.get(key)
@@ -74,7 +73,7 @@ _SECRET_REFERENCE = re.compile(
 _METADATA_COUNT_MIN = 1
 
 
-def check_metadata(checker: _Checker, metadata: dict[str, Any], queue: re.Pattern[str]) -> None:
+def check_metadata(checker: LoadContext, metadata: dict[str, Any], queue: re.Pattern[str]) -> None:
     """The Zigflow extensions in ``document.metadata``: ``workflowType``, ``taskQueue``
     and ``continueAsNewAfter``; other metadata is informational."""
     for key in ("workflowType", "taskQueue"):
@@ -91,7 +90,7 @@ def check_metadata(checker: _Checker, metadata: dict[str, Any], queue: re.Patter
         )
 
 
-def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
+def check_use(checker: LoadContext, use: Any) -> dict[str, Any]:
     """``use.errors``, ``use.retries`` and ``use.functions`` (named, reusable) and
     ``use.secrets`` (names); other components are refused. A function is a task (its
     body is checked like one)."""
@@ -106,6 +105,10 @@ def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
     for key in sorted(SUPPORTED_USE - {"secrets"}):
         for name, value in _map(checker, components.get(key) or {}, f"$.use.{key}").items():
             _map(checker, value, f"$.use.{key}.{name}")
+    for name, error in (components.get("errors") or {}).items():
+        check_part(checker, "error", error, f"$.use.errors.{name}")
+    for name, retry in (components.get("retries") or {}).items():
+        _retry_keys(checker, retry, f"$.use.retries.{name}")
     checker.use = components
     for name, function in (components.get("functions") or {}).items():
         if function.get("call") == name:
@@ -114,7 +117,7 @@ def check_use(checker: _Checker, use: Any) -> dict[str, Any]:
     return components
 
 
-def _secrets(checker: _Checker, names: Any) -> None:
+def _secrets(checker: LoadContext, names: Any) -> None:
     """``use.secrets``: a list of distinct names usable as ``$secrets.<name>``. Whether
     the worker has them is only known at its start-up (a missing one refuses the
     definition there)."""
@@ -132,7 +135,7 @@ def _secrets(checker: _Checker, names: Any) -> None:
 
 
 def check_secret_references(
-    checker: _Checker, raw: dict[str, Any], found: Iterable[tuple[str, str]]
+    checker: LoadContext, raw: dict[str, Any], found: Iterable[tuple[str, str]]
 ) -> None:
     """Only declared secrets are visible: ``$secrets.x`` of an undeclared ``x`` is refused."""
     declared = set((raw.get("use") or {}).get("secrets") or ())
@@ -143,30 +146,31 @@ def check_secret_references(
                 raise checker.fail(where, f"secret {name!r} is not declared in use.secrets")
 
 
-def check_function_call(checker: _Checker, task: Task, path: str) -> None:
+def check_function_call(checker: LoadContext, task: Task, path: str) -> None:
     """``call: <a use.functions name>``: its ``with`` (a map) is the function's input."""
     if task.get("with") is not None:
         _map(checker, task["with"], f"{path}.with")
 
 
-def _named(checker: _Checker, kind: str, name: str, path: str) -> dict[str, Any]:
+def _named(checker: LoadContext, kind: str, name: str, path: str) -> dict[str, Any]:
     found = (checker.use.get(kind) or {}).get(name)
     if found is None:
         raise checker.fail(path, f"{name!r} is not defined in use.{kind}")
     return dict(found)
 
 
-def _map(checker: _Checker, value: Any, path: str) -> dict[str, Any]:
+def _map(checker: LoadContext, value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise checker.fail(path, "must be a map")
     return value
 
 
-def check_task(checker: _Checker, kind: str, task: Task, path: str, siblings: set[str]) -> None:
+def check_task(checker: LoadContext, kind: str, task: Task, path: str, siblings: set[str]) -> None:
     if kind == "switch":
         _switch(checker, task, path, siblings)
     elif kind == "for":
         loop = _map(checker, task["for"], f"{path}.for")
+        check_part(checker, "for", loop, f"{path}.for")
         if "in" not in loop:
             raise checker.fail(f"{path}.for.in", "is required")
         checker.task_list(task.get("do"), f"{path}.do")
@@ -175,12 +179,16 @@ def check_task(checker: _Checker, kind: str, task: Task, path: str, siblings: se
         _catch(checker, _map(checker, task.get("catch") or {}, f"{path}.catch"), path)
     elif kind == "fork":
         fork = _map(checker, task["fork"], f"{path}.fork")
+        check_part(checker, "fork", fork, f"{path}.fork")
         checker.task_list(fork.get("branches"), f"{path}.fork.branches")
     elif kind == "raise":
-        error = _map(checker, task["raise"], f"{path}.raise").get("error")
+        raised = _map(checker, task["raise"], f"{path}.raise")
+        check_part(checker, "raise", raised, f"{path}.raise")
+        error = raised.get("error")
         if isinstance(error, str):
             error = _named(checker, "errors", error, f"{path}.raise.error")
         error = _map(checker, error, f"{path}.raise.error")
+        check_part(checker, "error", error, f"{path}.raise.error")
         for key in ("type", "status"):
             if key not in error:
                 raise checker.fail(f"{path}.raise.error.{key}", "is required")
@@ -197,26 +205,27 @@ def check_task(checker: _Checker, kind: str, task: Task, path: str, siblings: se
                 f"{path}.run.{others[0]}",
                 f"run: {others[0]} is not supported (only run: workflow, with a name)",
             )
+        check_part(checker, "run", run, f"{path}.run")
         target = run.get("workflow")
         if not isinstance(target, dict) or not target.get("name"):
             raise checker.fail(
                 f"{path}.run.workflow", "only run: workflow (with a name) is supported"
             )
+        check_part(checker, "run.workflow", target, f"{path}.run.workflow")
 
 
-def check_http(checker: _Checker, task: Task, path: str) -> None:
+def check_http(checker: LoadContext, task: Task, path: str) -> None:
     args = _map(checker, task.get("with"), f"{path}.with")
+    check_part(checker, "call: http with", args, f"{path}.with")
     for key in ("method", "endpoint"):
         if key not in args:
             raise checker.fail(f"{path}.with.{key}", "is required for call: http")
-    endpoint = args["endpoint"]
-    if isinstance(endpoint, dict) and "authentication" in endpoint:
-        raise checker.fail(f"{path}.with.endpoint.authentication", "is not supported yet")
+    check_part(checker, "endpoint", args["endpoint"], f"{path}.with.endpoint")
     if args.get("output", "content") not in ("content", "response", "raw"):
         raise checker.fail(f"{path}.with.output", "must be content, response or raw")
 
 
-def _switch(checker: _Checker, task: Task, path: str, siblings: set[str]) -> None:
+def _switch(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
     cases = task["switch"]
     if not isinstance(cases, list) or not cases:
         raise checker.fail(f"{path}.switch", "must be a non-empty list of {name: case} entries")
@@ -227,6 +236,7 @@ def _switch(checker: _Checker, task: Task, path: str, siblings: set[str]) -> Non
             raise checker.fail(where, "each case must be a map with exactly one case name")
         ((name, case),) = entry.items()
         case = _map(checker, case or {}, f"{where}.{name}")
+        check_part(checker, "switch case", case, f"{where}.{name}")
         defaults += "when" not in case
         then = case.get("then", "continue")
         if not isinstance(then, str) or (then not in _FLOW_DIRECTIVES and then not in siblings):
@@ -237,10 +247,13 @@ def _switch(checker: _Checker, task: Task, path: str, siblings: set[str]) -> Non
         raise checker.fail(f"{path}.switch", "at most one default case (a case without 'when')")
 
 
-def _catch(checker: _Checker, catch: dict[str, Any], path: str) -> None:
+def _catch(checker: LoadContext, catch: dict[str, Any], path: str) -> None:
     where = f"{path}.catch"
-    _map(checker, catch.get("errors") or {}, f"{where}.errors")
-    _map(checker, (catch.get("errors") or {}).get("with") or {}, f"{where}.errors.with")
+    check_part(checker, "catch", catch, where)
+    errors = _map(checker, catch.get("errors") or {}, f"{where}.errors")
+    check_part(checker, "catch.errors", errors, f"{where}.errors")
+    wanted = _map(checker, errors.get("with") or {}, f"{where}.errors.with")
+    check_part(checker, "catch.errors.with", wanted, f"{where}.errors.with")
     if "do" in catch:
         checker.task_list(catch["do"], f"{where}.do")
     if "retry" in catch:
@@ -248,6 +261,7 @@ def _catch(checker: _Checker, catch: dict[str, Any], path: str) -> None:
         if isinstance(retry, str):
             retry = _named(checker, "retries", retry, f"{where}.retry")
         retry = _map(checker, retry, f"{where}.retry")
+        _retry_keys(checker, retry, f"{where}.retry")
         if "delay" in retry:
             checker.duration(retry["delay"], f"{where}.retry.delay")
         limit = _map(checker, retry.get("limit") or {}, f"{where}.retry.limit")
@@ -260,9 +274,23 @@ def _catch(checker: _Checker, catch: dict[str, Any], path: str) -> None:
             raise checker.fail(f"{where}.retry.limit.attempt.count", "must be a whole number >= 0")
 
 
-def _listen(checker: _Checker, task: Task, path: str) -> None:
+def _retry_keys(checker: LoadContext, retry: Any, path: str) -> None:
+    """The keys of a retry policy (inline in a catch, or in use.retries) and its parts."""
+    check_part(checker, "retry", retry, path)
+    if not isinstance(retry, dict):
+        return
+    check_part(checker, "retry.backoff", retry.get("backoff"), f"{path}.backoff")
+    limit = retry.get("limit")
+    check_part(checker, "retry.limit", limit, f"{path}.limit")
+    if isinstance(limit, dict):
+        check_part(checker, "retry.limit.attempt", limit.get("attempt"), f"{path}.limit.attempt")
+
+
+def _listen(checker: LoadContext, task: Task, path: str) -> None:
     listen = _map(checker, task["listen"], f"{path}.listen")
+    check_part(checker, "listen", listen, f"{path}.listen")
     to = _map(checker, listen.get("to"), f"{path}.listen.to")
+    check_part(checker, "listen.to", to, f"{path}.listen.to")
     strategies = [key for key in ("one", "any", "all") if key in to]
     if len(strategies) != 1:
         raise checker.fail(f"{path}.listen.to", "needs exactly one of one, any, all")

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import re
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from uritemplate import URITemplate
 
 from agent_contract import (
     AGENT_BUDGET_EXCEEDED_ERROR,
@@ -48,7 +49,6 @@ AGENT_RETRY = RetryPolicy(
 )
 # Only requests that got no response are retried here (status errors are non-retryable).
 HTTP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)
-_URI_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def activity_queue() -> str:
@@ -109,16 +109,26 @@ async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
 
 
 def expand_uri(uri: str, data: Any) -> str:
-    """The spec's URI template: ``{name}`` is replaced by that field of the task input.
-    As RFC 6570 says of an undefined variable, a field the input lacks (or null) expands
-    to nothing, rather than staying ``{name}`` (sent as ``%7Bname%7D``)."""
+    """The spec's URI template (RFC 6570, every level: ``{id}``, ``{+path}``, ``{?q,page}``,
+    ``{/segments*}``, ...) filled from the task input's top-level fields. A field the input
+    lacks, or null, is undefined and expands to nothing, as the RFC says. Values are
+    percent-encoded as their operator says: ``{name}`` turns ``a/b`` into ``a%2Fb``, so an
+    input cannot add path segments or a query; ``{+name}`` keeps reserved characters."""
     fields = data if isinstance(data, dict) else {}
+    template = URITemplate(uri)
+    values = {
+        name: _template_value(fields[name])
+        for name in template.variable_names
+        if fields.get(name) is not None
+    }
+    return str(template.expand(values))
 
-    def value(match: re.Match[str]) -> str:
-        found = fields.get(match.group(1))
-        return "" if found is None else str(found)
 
-    return _URI_TEMPLATE.sub(value, uri)
+def _template_value(value: Any) -> Any:
+    """Lists and maps expand as the RFC says; any other value as its JSON text."""
+    if isinstance(value, list | dict | str):
+        return value
+    return json.dumps(value)
 
 
 async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
@@ -141,14 +151,16 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
         redirect=bool(args.get("redirect", False)),
         instance=step.reference,
     )
-    return await workflow.execute_activity(
-        CALL_HTTP_ACTIVITY,
-        request,
-        task_queue=activity_queue(),
-        start_to_close_timeout=_timeout(interp, step, data, DEFAULT_HTTP_TIMEOUT),
-        retry_policy=HTTP_RETRY,
-        summary=f"{request.method.upper()} {uri}",
-    )
+    timeout = _timeout(interp, step, data, DEFAULT_HTTP_TIMEOUT)
+    async with interp.activity_share.slot():
+        return await workflow.execute_activity(
+            CALL_HTTP_ACTIVITY,
+            request,
+            task_queue=activity_queue(),
+            start_to_close_timeout=timeout,
+            retry_policy=HTTP_RETRY,
+            summary=f"{request.method.upper()} {uri}",
+        )
 
 
 async def run_run(interp: Interpreter, step: Step, data: Any) -> Any:

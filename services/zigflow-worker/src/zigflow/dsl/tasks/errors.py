@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter
 
 DEFAULT_ERROR_VARIABLE = "error"
+SPEC_SITE = "https://serverlessworkflow.io/"
 
 
 async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
@@ -40,11 +41,14 @@ async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
 
 def matches(error: DslError, wanted: dict[str, Any]) -> bool:
     """``catch.errors.with``: every given property must match. A ``type`` matches the
-    full URI or its last path segment (``communication``, ``AgentFailed``)."""
+    full URI or its last path segment (``communication``, ``AgentFailed``, see
+    ``_same_type``); ``details``
+    (the spec's name in a filter) is the error's ``detail``."""
     actual = error.as_dict()
     for key, value in wanted.items():
+        key = "detail" if key == "details" else key  # the spec's filter says `details`
         if key == "type":
-            if value not in (error.type, error.type.rsplit("/", 1)[-1]):
+            if not _same_type(str(value), error.type):
                 return False
         elif key == "status":
             if int(value) != error.status:
@@ -52,6 +56,21 @@ def matches(error: DslError, wanted: dict[str, Any]) -> bool:
         elif actual.get(key) != value:
             return False
     return True
+
+
+def _same_type(wanted: str, actual: str) -> bool:
+    """A filter's type names the error's type: its URI, its last path segment, or, for
+    the spec's standard types, their URI as the conformance kit spells it
+    (``https://serverlessworkflow.io/dsl/errors/types/<name>`` beside the reference's
+    ``https://serverlessworkflow.io/spec/1.0.0/errors/<name>``)."""
+    name = actual.rsplit("/", 1)[-1]
+    if wanted in (actual, name):
+        return True
+    return (
+        actual.startswith(ERROR_TYPE_BASE)
+        and wanted.startswith(SPEC_SITE)
+        and wanted.rsplit("/", 1)[-1] == name
+    )
 
 
 async def run_try(interp: Interpreter, step: Step, data: Any) -> Any:

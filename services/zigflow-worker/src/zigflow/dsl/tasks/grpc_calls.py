@@ -48,11 +48,13 @@ async def call_grpc(interp: Interpreter, step: Step, data: Any) -> Any:
         arguments=arguments,
         instance=step.reference,
     )
-    return await workflow.execute_activity(
-        CALL_GRPC_ACTIVITY,
-        request,
-        task_queue=workflow.info().task_queue,  # every queue's worker has every activity
-        start_to_close_timeout=interp.task_timeout(step, data) or DEFAULT_GRPC_TIMEOUT,
-        retry_policy=GRPC_RETRY,
-        summary=f"gRPC {request.service}/{request.method} at {request.target}",
-    )
+    timeout = interp.task_timeout(step, data) or DEFAULT_GRPC_TIMEOUT
+    async with interp.activity_share.slot():
+        return await workflow.execute_activity(
+            CALL_GRPC_ACTIVITY,
+            request,
+            task_queue=workflow.info().task_queue,  # every queue's worker has every activity
+            start_to_close_timeout=timeout,
+            retry_policy=GRPC_RETRY,
+            summary=f"gRPC {request.service}/{request.method} at {request.target}",
+        )
