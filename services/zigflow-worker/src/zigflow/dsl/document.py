@@ -100,9 +100,10 @@ class DocumentChecker:
             raise self.fail(
                 path, f"a task needs exactly one type key of {sorted(TASK_TYPES)} (found {found})"
             )
-        if kind not in SUPPORTED_TASK_TYPES:
+        known = KINDS.get(kind)
+        if known is None:
             raise self.fail(f"{path}.{kind}", f"task type {kind!r} is not supported yet")
-        fields.check_task(self, KINDS[kind], task, path)
+        fields.check_task(self, known, task, path)
         then = task.get("then")
         if then is not None and (
             not isinstance(then, str) or (then not in FLOW_DIRECTIVES and then not in siblings)
@@ -120,7 +121,7 @@ class DocumentChecker:
         after = (task.get("timeout") or {}).get("after")
         if "timeout" in task and not expressions.is_expression(after):
             self.duration(after, f"{path}.timeout.after")
-        KINDS[kind].check(self, task, path, siblings)
+        known.check(self, task, path, siblings)
 
     def duration(self, value: Any, path: str) -> None:
         try:
