@@ -22,7 +22,7 @@ from zigflow.dsl.fields import (
     RETRY_LIMIT_ATTEMPT,
     check_part,
 )
-from zigflow.dsl.load_context import LoadContext, Task
+from zigflow.dsl.load_context import LoadContext
 
 DEFAULT_SCOPED_VARIABLES = ("item", "index", "error")
 
@@ -150,13 +150,8 @@ def check_secret_references(
                 raise checker.fail(where, f"secret {name!r} is not declared in use.secrets")
 
 
-def check_function_call(checker: LoadContext, task: Task, path: str) -> None:
-    """``call: <a use.functions name>``: its ``with`` (a map) is the function's input."""
-    if task.get("with") is not None:
-        as_map(checker, task["with"], f"{path}.with")
-
-
 def named(checker: LoadContext, kind: str, name: str, path: str) -> dict[str, Any]:
+    """The component ``name`` of ``use.<kind>`` (an error, a retry) that a task names."""
     found = (checker.use.get(kind) or {}).get(name)
     if found is None:
         raise checker.fail(path, f"{name!r} is not defined in use.{kind}")
@@ -164,6 +159,7 @@ def named(checker: LoadContext, kind: str, name: str, path: str) -> dict[str, An
 
 
 def as_map(checker: LoadContext, value: Any, path: str) -> dict[str, Any]:
+    """``value``, refused unless it is a map."""
     if not isinstance(value, dict):
         raise checker.fail(path, "must be a map")
     return value

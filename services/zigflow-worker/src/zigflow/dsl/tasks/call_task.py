@@ -71,6 +71,7 @@ SUPPORTED_CALLS = frozenset({"agent", "grpc", "http"})
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
+    """A function of ``use.functions`` (by name), else ``agent``, ``http`` or ``grpc``."""
     if isinstance(task["call"], str) and task["call"] in (checker.use.get("functions") or {}):
         _check_function_call(checker, task, path)
         return
@@ -85,6 +86,12 @@ def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> No
     if task["call"] == "grpc":
         grpc_validation.check_grpc(checker, task, path)
         return
+    _check_agent(checker, task, path)
+
+
+def _check_agent(checker: LoadContext, task: Task, path: str) -> None:
+    """``call: agent``: the model and input are required; tools and budgets given as
+    literals are parsed now (as expressions, when the task runs)."""
     args = task.get("with")
     if not isinstance(args, dict):
         raise checker.fail(f"{path}.with", "call: agent needs a 'with' map")

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter, Step
 
 DEFAULT_ITEM = "item"
-
 DEFAULT_INDEX = "index"
 LOOP = Part("for", frozenset({"each", "in", "at"}))
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter, Step
 
 DEFAULT_ERROR_VARIABLE = "error"
-
 SPEC_SITE = "https://serverlessworkflow.io/"
 _CONDITIONS = ("when", "exceptWhen")
 CATCH = Part("catch", frozenset({"errors", "as", "when", "exceptWhen", "retry", "do"}))
