@@ -24,7 +24,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2_grpc
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
@@ -266,13 +266,15 @@ async def test_health_is_open_and_reflection_is_off(stack: LocalStack) -> None:
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
         call = reflection.ServerReflectionInfo()
 
-        async def list_services() -> None:
-            # The server may refuse the stream before the request is written (through a
-            # container's port mapping it does) or answer it: both end in the call's status.
-            await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        async def ask() -> None:
+            # No request is written: a server without reflection refuses the stream at
+            # once, and a write racing that refusal ended in the client's own INTERNAL
+            # ("Internal error from Core") about 1 time in 5 on a loaded machine. Half-closed
+            # and empty, a server with reflection ends the stream OK, which fails the test.
+            await call.done_writing()
             await call.read()
 
-        code, _ = await _code(list_services())
+        code, _ = await _code(ask())
     assert code == grpc.StatusCode.UNIMPLEMENTED
 
 

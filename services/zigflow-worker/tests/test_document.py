@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from zigflow.dsl import DefinitionError, WorkflowDocument, load_directory, load_document
-from zigflow.dsl.document import SUPPORTED_TASK_TYPES, TASK_TYPES, parse_document
+from zigflow.dsl.document import SUPPORTED_TASK_TYPES, parse_document
+from zigflow.dsl.model import TASK_TYPES
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLES = sorted([*EXAMPLES_DIR.glob("*.yaml"), *EXAMPLES_DIR.glob("*.yml")])

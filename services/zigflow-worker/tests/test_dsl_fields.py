@@ -100,7 +100,7 @@ def test_keys_the_spec_defines_but_zigflow_does_not_run_are_refused_as_unsupport
     error = refuse(document({"t": listen}))
     assert (error.path, error.problem) == (
         "$.do[0].t.foreach",
-        "is not supported yet (in a listen task)",
+        "is not supported yet (a listen task consumes its events once)",
     )
 
 

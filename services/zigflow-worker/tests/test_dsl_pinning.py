@@ -11,8 +11,9 @@ from temporalio.testing import ActivityEnvironment
 
 from zigflow.dsl import WorkflowDocument, load_document
 from zigflow.dsl.activity_share import ActivityShareSetting
-from zigflow.dsl.document import content_hash
-from zigflow.dsl.pinning import PinnedDefinition, PinnedTexts, ServedDefinitions
+from zigflow.dsl.model import content_hash
+from zigflow.dsl.pinned_texts import PinnedTexts
+from zigflow.dsl.pinning import PinnedDefinition, ServedDefinitions
 from zigflow.dsl.resume import RESUME_KEY, Resume, list_frame, read_resume, resume_payload
 
 HEADER = 'document: {dsl: "1.0.0", namespace: unit, name: flow, version: "1.0.0"}\n'

@@ -9,7 +9,7 @@ import pytest
 
 from zigflow.dsl import expressions
 from zigflow.dsl.errors import COMMUNICATION, DslError
-from zigflow.dsl.tasks.errors import matches
+from zigflow.dsl.tasks.try_task import matches
 from zigflow.http_call import HttpRequest, shape_output
 
 ERROR = DslError(

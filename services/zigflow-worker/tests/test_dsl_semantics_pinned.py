@@ -10,7 +10,7 @@ import pytest
 
 from zigflow.dsl import DefinitionError, expressions
 from zigflow.dsl.document import parse_document
-from zigflow.dsl.tasks.calls import expand_uri
+from zigflow.dsl.tasks.call_task import expand_uri
 from zigflow.testing import DocumentRunner
 
 

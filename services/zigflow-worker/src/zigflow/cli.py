@@ -11,11 +11,11 @@ import argparse
 import asyncio
 import json
 import sys
-import traceback
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from service_kit import run_cli
 from zigflow.definition_settings import load_definition_settings
 from zigflow.dsl import DefinitionError, DslError, WorkflowDocument, load_document
 from zigflow.dsl.errors import CONFIGURATION
@@ -56,10 +56,8 @@ EXIT_USAGE = 2
 """Bad arguments, --input or environment, or Temporal unreachable."""
 EXIT_NOT_SERVED = 3
 """No worker serves this file on its task queue (nothing keeps running)."""
-EXIT_INTERNAL = 70
-"""A bug: an exception no code path expected (as service_kit.run_cli)."""
-EXIT_INTERRUPTED = 130
-"""Ctrl-C. A run already started goes on in Temporal; the message names it."""
+# 70 (a bug) and 130 (Ctrl-C; a run already started goes on in Temporal, and the message
+# names it) are service_kit.run_cli's EXIT_INTERNAL and EXIT_INTERRUPTED.
 
 
 def report(error: DslError, message: str, *, as_json: bool) -> None:
@@ -128,23 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    # service_kit.run_cli's outcomes, without importing service_kit (and its Temporal client)
-    # for `validate`, which must end in well under a second.
-    try:
-        code = main()
-    except KeyboardInterrupt:
-        print("zigflow: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    except Exception:
-        traceback.print_exc()
-        code = EXIT_INTERNAL
-    if "temporalio.client" in sys.modules:
-        # A Temporal client may exist: its core's threads can abort the interpreter's
-        # teardown (service_kit.exit_process says why).
-        from service_kit import exit_process
-
-        exit_process(code)
-    sys.exit(code)
+    run_cli(main, program="zigflow")
 
 
 if __name__ == "__main__":

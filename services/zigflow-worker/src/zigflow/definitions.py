@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from zigflow.dsl import DefinitionError, RunOptions, WorkflowDocument
 from zigflow.dsl.expressions import Evaluator
-from zigflow.dsl.pinning import PinnedTexts
+from zigflow.dsl.pinned_texts import PinnedTexts
 from zigflow.dsl.yaml_source import YamlLimits
 from zigflow.secrets import MissingSecretError, SecretSource
 from zigflow.workflows import DslWorkflow, workflow_class

@@ -27,9 +27,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from egress_policy import EgressPolicy
-from zigflow.dsl import RunOptions, WorkflowDocument, yaml_source
+from zigflow.dsl import RunOptions, WorkflowDocument
 from zigflow.dsl.activity_share import ActivityShareSetting
-from zigflow.dsl.document import content_hash, parse_document
+from zigflow.dsl.document import parse_document, parse_text
 from zigflow.dsl.pinning import ServedDefinitions
 from zigflow.grpc_call import GrpcCallActivities
 from zigflow.http_call import HttpCallActivities
@@ -58,9 +58,7 @@ def document_of(source: str | Mapping[str, Any], *, name: str = "test.yaml") -> 
     """A checked document from YAML text (pinned by its hash, as a file is) or from a
     map; a refused one raises ``DefinitionError`` as the worker's load would."""
     if isinstance(source, str):
-        data = yaml_source.load(source, yaml_source.YamlLimits())
-        document = parse_document(data, source=name)
-        return replace(document, content_hash=content_hash(source), text=source)
+        return parse_text(source, source=name)
     return parse_document(dict(source), source=name)
 
 

@@ -17,9 +17,14 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from zigflow.dsl import DslError, Interpreter, RunOptions, WorkflowDocument
+from zigflow.dsl.pinned_texts import PinnedTexts
 from zigflow.dsl.pinning import PinnedDefinition, pin, pinning_applies
 from zigflow.dsl.resume import read_resume
-from zigflow.dsl.tasks import RUNNERS, keep_event
+from zigflow.dsl.tasks import KINDS
+from zigflow.dsl.tasks.listen_task import keep_event
+
+# For options without their own (replays, tests): pinned texts parsed with default limits.
+_DEFAULT_TEXTS = PinnedTexts()
 
 
 class DslWorkflow:
@@ -85,7 +90,8 @@ async def _pinned(
         return self.document, None
     resumed = read_resume(input, continued_run=workflow.info().continued_run_id is not None)
     pinned = await pin(self.document, resumed.definition if resumed else None)
-    document = self.options.pinned_texts.document(pinned, self.document, self.options.secrets)
+    texts = self.options.pinned_texts or _DEFAULT_TEXTS
+    document = texts.document(pinned, self.document, self.options.secrets)
     return document, pinned
 
 
@@ -93,7 +99,7 @@ async def _run_document(self: DslWorkflow, input: Any = None) -> Any:
     _check_content(self.document)
     try:
         document, pinned = await _pinned(self, input)
-        interpreter = Interpreter(document, RUNNERS, self.options, pinned)
+        interpreter = Interpreter(document, KINDS, self.options, pinned)
         interpreter.inbox = self.inbox
         return await interpreter.run(input)
     except DslError as err:

@@ -6,95 +6,36 @@ problem, rather than failing halfway through a run.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from agent_contract import ZIGFLOW_TASK_QUEUE
-from zigflow.agent_spec import (
-    AGENT_ARGUMENTS,
-    budget_from_arguments,
-    tools_from_arguments,
-)
-from zigflow.dsl import evaluate, expressions, fields, grpc_validation, validation, yaml_source
+from zigflow.dsl import evaluate, expressions, fields, validation, yaml_source
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
 from zigflow.dsl.load_context import DefinitionError, Task, TaskList
+from zigflow.dsl.model import (
+    FLOW_DIRECTIVES,
+    TASK_TYPES,
+    WorkflowDocument,
+    content_hash,
+    task_type,
+)
+from zigflow.dsl.tasks import KINDS
 from zigflow.dsl.yaml_source import YamlLimits
 
-TASK_TYPES = frozenset(
-    {"call", "do", "emit", "for", "fork", "listen", "raise", "run", "set", "switch", "try", "wait"}
-)
-SUPPORTED_TASK_TYPES = TASK_TYPES - {"emit"}
-SUPPORTED_CALLS = frozenset({"agent", "grpc", "http"})
-FLOW_DIRECTIVES = frozenset({"continue", "exit", "end"})
+# The kinds Zigflow runs: every spec task type but `emit` (docs/dsl.md says why).
+SUPPORTED_TASK_TYPES = frozenset(KINDS)
 # Task and document fields the interpreter reads as maps ({from: ...}, {as: ...}, {after: ...}).
 MAP_FIELDS = ("input", "output", "export", "timeout")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DSL_VERSION = re.compile(r"^1\.0(\.\d+)?(-[0-9A-Za-z.]+)?$")
 # A Temporal task queue name for document.metadata.taskQueue (no spaces, not too long).
 _TASK_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
-
-
-@dataclass(frozen=True)
-class WorkflowDocument:
-    """A checked definition. Its workflow type is ``document.name`` unless the Zigflow
-    extension ``document.metadata.workflowType`` names another."""
-
-    source: str
-    dsl: str
-    namespace: str
-    name: str
-    version: str
-    tasks: TaskList
-    raw: dict[str, Any] = field(repr=False)
-    content_hash: str = ""
-    """SHA-256 of the file's text (``content_hash``); empty for a document not read from
-    a file. ``zigflow run`` sends it, so a worker serving other content refuses the run."""
-    text: str = field(default="", repr=False)
-    """The file's text, which a run records to keep it (dsl/pinning.py)."""
-
-    @property
-    def workflow_type(self) -> str:
-        metadata = self.raw["document"].get("metadata") or {}
-        return str(metadata.get("workflowType") or self.name)
-
-    @property
-    def task_queue(self) -> str:
-        """The Temporal task queue its runs (and their activities) use: the Zigflow
-        extension ``document.metadata.taskQueue``, else ``zigflow``."""
-        metadata = self.raw["document"].get("metadata") or {}
-        return str(metadata.get("taskQueue") or ZIGFLOW_TASK_QUEUE)
-
-    @property
-    def continue_as_new_after(self) -> int | None:
-        """``document.metadata.continueAsNewAfter``: the history length after which a
-        long ``for`` continues as new (the worker's setting when absent)."""
-        metadata = self.raw["document"].get("metadata") or {}
-        value = metadata.get("continueAsNewAfter")
-        return None if value is None else int(value)
-
-    @property
-    def secret_names(self) -> tuple[str, ...]:
-        """The secrets the document declares in ``use.secrets`` (``$secrets.<name>``)."""
-        return tuple((self.raw.get("use") or {}).get("secrets") or ())
-
-
-def as_task_list(entries: list[dict[str, Task]]) -> TaskList:
-    """The DSL's list of one-key maps as (name, task) pairs; the list was checked at load."""
-    return [(name, task) for entry in entries for name, task in entry.items()]
-
-
-def task_type(task: Task) -> str | None:
-    kinds = [key for key in task if key in TASK_TYPES]
-    if "for" in kinds and "do" in kinds:
-        kinds.remove("do")  # a for task's `do` is its body, not a second type
-    return kinds[0] if len(kinds) == 1 else None
 
 
 def _expressions(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -159,9 +100,10 @@ class DocumentChecker:
             raise self.fail(
                 path, f"a task needs exactly one type key of {sorted(TASK_TYPES)} (found {found})"
             )
-        if kind not in SUPPORTED_TASK_TYPES:
+        known = KINDS.get(kind)
+        if known is None:
             raise self.fail(f"{path}.{kind}", f"task type {kind!r} is not supported yet")
-        fields.check_task(self, kind, task, path)
+        fields.check_task(self, known, task, path)
         then = task.get("then")
         if then is not None and (
             not isinstance(then, str) or (then not in FLOW_DIRECTIVES and then not in siblings)
@@ -179,68 +121,13 @@ class DocumentChecker:
         after = (task.get("timeout") or {}).get("after")
         if "timeout" in task and not expressions.is_expression(after):
             self.duration(after, f"{path}.timeout.after")
-        if kind == "do":
-            self.task_list(task["do"], f"{path}.do")
-        elif kind == "set":
-            if not isinstance(task["set"], dict | str):
-                raise self.fail(f"{path}.set", "must be a map or an expression")
-        elif kind == "call":
-            self.call(task, path)
-        else:
-            validation.check_task(self, kind, task, path, siblings)
-
-    def call(self, task: Task, path: str) -> None:
-        if isinstance(task["call"], str) and task["call"] in (self.use.get("functions") or {}):
-            validation.check_function_call(self, task, path)
-            return
-        if not isinstance(task["call"], str) or task["call"] not in SUPPORTED_CALLS:
-            raise self.fail(
-                f"{path}.call",
-                f"call {task['call']!r} is not supported yet (supported: agent, grpc, http)",
-            )
-        if task["call"] == "http":
-            validation.check_http(self, task, path)
-            return
-        if task["call"] == "grpc":
-            grpc_validation.check_grpc(self, task, path)
-            return
-        args = task.get("with")
-        if not isinstance(args, dict):
-            raise self.fail(f"{path}.with", "call: agent needs a 'with' map")
-        for key in ("model", "input"):
-            if key not in args:
-                raise self.fail(f"{path}.with.{key}", "is required for call: agent")
-        unknown = sorted(set(args) - AGENT_ARGUMENTS)
-        if unknown:
-            raise self.fail(
-                f"{path}.with.{unknown[0]}",
-                f"is not an argument of call: agent (known: {', '.join(sorted(AGENT_ARGUMENTS))})",
-            )
-        if "heartbeat" in args:
-            self.duration(args["heartbeat"], f"{path}.with.heartbeat")
-        for key, parse in (("tools", tools_from_arguments), ("budget", budget_from_arguments)):
-            value = args.get(key)
-            if value is None or _holds_expression(value):
-                continue
-            try:
-                parse(value)
-            except (TypeError, ValueError) as err:
-                raise self.fail(f"{path}.with.{key}", str(err)) from None
+        known.check(self, task, path, siblings)
 
     def duration(self, value: Any, path: str) -> None:
         try:
             parse_duration(value, where=path)
         except ValueError as err:
             raise self.fail(path, str(err).removeprefix(f"{path}: ")) from None
-
-
-def _holds_expression(value: Any) -> bool:
-    """Whether a value is, or contains, a runtime expression (checked when it runs)."""
-    if isinstance(value, dict):
-        return any(_holds_expression(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_expression(v) for v in value)
-    return expressions.is_expression(value)
 
 
 def parse_document(data: Any, *, source: str) -> WorkflowDocument:
@@ -300,17 +187,28 @@ def load_document(path: Path, *, limits: YamlLimits | None = None) -> WorkflowDo
     limits = limits or YamlLimits()
     try:
         text = yaml_source.read_text(path, limits)
-        data = yaml_source.load(text, limits)
     except yaml_source.YamlLimitError as err:
         raise DefinitionError(str(path), "$", str(err)) from None
-    except yaml.YAMLError as err:
-        raise DefinitionError(str(path), "$", f"not valid YAML: {err}") from None
     except UnicodeDecodeError as err:
         raise DefinitionError(str(path), "$", f"not UTF-8 text: {err}") from None
     except OSError as err:
         raise DefinitionError(str(path), "$", f"cannot be read: {err.strerror or err}") from None
+    return parse_text(text, source=str(path), limits=limits)
+
+
+def parse_text(text: str, *, source: str, limits: YamlLimits | None = None) -> WorkflowDocument:
+    """A definition from its text, as a file, a run's pinned copy (pinned_texts.py) and a
+    test give it: parsed within the YAML limits, checked, and identified by its hash. Every
+    problem is a ``DefinitionError`` naming ``source`` and the line of its JSON path."""
+    limits = limits or YamlLimits()
     try:
-        document = parse_document(data, source=str(path))
+        data = yaml_source.load(text, limits)
+    except yaml_source.YamlLimitError as err:
+        raise DefinitionError(source, "$", str(err)) from None
+    except yaml.YAMLError as err:
+        raise DefinitionError(source, "$", f"not valid YAML: {err}") from None
+    try:
+        document = parse_document(data, source=source)
     except DefinitionError as err:
         lined = [
             DefinitionError(e.source, e.path, e.problem, line=line_of(text, e.path, limits))
@@ -321,11 +219,6 @@ def load_document(path: Path, *, limits: YamlLimits | None = None) -> WorkflowDo
             first.source, first.path, first.problem, line=first.line, also=tuple(others)
         ) from None
     return replace(document, content_hash=content_hash(text), text=text)
-
-
-def content_hash(text: str) -> str:
-    """What identifies a definition's exact content: the SHA-256 of its file's text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_directory(

@@ -21,6 +21,9 @@ from typing import Any
 
 from zigflow.dsl import expressions
 from zigflow.dsl.load_context import LoadContext
+from zigflow.dsl.model import task_type
+from zigflow.dsl.task_kind import Position, owned
+from zigflow.dsl.tasks import KINDS
 
 _CONDITIONS = ("when", "exceptWhen")
 
@@ -47,63 +50,56 @@ def check_evaluate(checker: LoadContext, data: dict[str, Any]) -> str:
 def loosen(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of a loose-mode document whose runtime-expression strings are ``${ }``."""
     document = copy.deepcopy(data)
-    _shaping(document)
-    use = document.get("use")
-    if isinstance(use, dict):
-        for function in _values(use.get("functions")):
-            _task(function)
-        for retry in _values(use.get("retries")):
-            _wrap(retry, *_CONDITIONS)
-    _task_list(document.get("do"))
+    for position in positions(document):
+        if isinstance(position.owner[position.key], str):
+            position.owner[position.key] = expressions.as_expression(position.owner[position.key])
     return document
 
 
-def _values(value: Any) -> list[Any]:
-    return list(value.values()) if isinstance(value, dict) else []
+def positions(data: dict[str, Any]) -> Iterator[Position]:
+    """Every runtime-expression field of a document, whatever its shape (it is walked
+    before it is checked): the task base's of every task, what each task kind declares
+    (``TaskKind.positions``), and the conditions of ``use.retries``."""
+    use = data.get("use")
+    if isinstance(use, dict):
+        for name, retry in _items(use.get("retries")):
+            yield from owned(retry, f"$.use.retries.{name}", *_CONDITIONS, condition=True)
+        for name, function in _items(use.get("functions")):
+            yield from _task_positions(function, f"$.use.functions.{name}")
+    yield from _list_positions(data.get("do"), "$.do")
+    yield from _shaping(data, "$")
 
 
-def _wrap(owner: Any, *keys: str) -> None:
-    if not isinstance(owner, dict):
-        return
-    for key in keys:
-        if isinstance(owner.get(key), str):
-            owner[key] = expressions.as_expression(owner[key])
+def _shaping(owner: Any, path: str) -> Iterator[Position]:
+    if isinstance(owner, dict):
+        yield from owned(owner.get("input"), f"{path}.input", "from")
+        yield from owned(owner.get("output"), f"{path}.output", "as")
+        yield from owned(owner.get("export"), f"{path}.export", "as")
 
 
-def _shaping(owner: dict[str, Any]) -> None:
-    _wrap(owner.get("input"), "from")
-    _wrap(owner.get("output"), "as")
-    _wrap(owner.get("export"), "as")
+def _items(value: Any) -> list[tuple[str, Any]]:
+    return list(value.items()) if isinstance(value, dict) else []
 
 
-def _task_list(entries: Any) -> None:
+def _list_positions(entries: Any, path: str) -> Iterator[Position]:
     if not isinstance(entries, list):
         return
-    for entry in entries:
-        for task in _values(entry):
-            _task(task)
+    for index, entry in enumerate(entries):
+        for name, task in _items(entry):
+            yield from _task_positions(task, f"{path}[{index}].{name}")
 
 
-def _task(task: Any) -> None:
+def _task_positions(task: Any, path: str) -> Iterator[Position]:
     if not isinstance(task, dict):
         return
-    _shaping(task)
-    _wrap(task, "if", "set", "while")
-    _wrap(task.get("for"), "in")
-    cases = task.get("switch")
-    for entry in cases if isinstance(cases, list) else []:
-        for case in _values(entry):
-            _wrap(case, "when")
-    _task_list(task.get("do"))
-    _task_list(task.get("try"))
-    catch = task.get("catch")
-    if isinstance(catch, dict):
-        _wrap(catch, *_CONDITIONS)
-        _wrap(catch.get("retry"), *_CONDITIONS)
-        _task_list(catch.get("do"))
-    fork = task.get("fork")
-    if isinstance(fork, dict):
-        _task_list(fork.get("branches"))
+    yield from _shaping(task, path)
+    yield from owned(task, path, "if", condition=True)
+    kind = KINDS.get(task_type(task) or "")
+    if kind is None:
+        return  # refused by the task checks
+    yield from kind.positions(task, path)
+    for where, entries in kind.task_lists(task, path):
+        yield from _list_positions(entries, where)
 
 
 # The rule a refused condition breaks, as the spec's `evaluate.mode` states it
@@ -111,9 +107,6 @@ def _task(task: Any) -> None:
 STRICT_RULE = (
     "Serverless Workflow 1.0 says that in strict mode runtime expressions must be enclosed in ${ }"
 )
-# The spec's condition fields: a plain string there is a non-empty literal in strict mode,
-# so it is always true. They are refused at load (``check_conditions``).
-_CONDITION_FIELDS = ("if", "while")
 
 
 def check_conditions(checker: LoadContext, data: dict[str, Any]) -> None:
@@ -121,7 +114,11 @@ def check_conditions(checker: LoadContext, data: dict[str, Any]) -> None:
     ``exceptWhen``): in strict mode only ``${ }`` strings are expressions, so ``if: .flag``
     would be the literal text ``.flag``, which is true. Loose documents were rewritten by
     ``loosen`` before this runs, so only strict ones can fail here."""
-    for path, value in _conditions(data):
+    for position in positions(data):
+        value = position.owner[position.key]
+        path = position.path
+        if not position.condition:
+            continue
         if isinstance(value, str) and not expressions.is_expression(value):
             raise checker.fail(
                 path,
@@ -129,52 +126,3 @@ def check_conditions(checker: LoadContext, data: dict[str, Any]) -> None:
                 f"true): {STRICT_RULE}; write it as {expressions.as_expression(value)!r}, or "
                 "set evaluate.mode: loose",
             )
-
-
-def _conditions(data: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    use = data.get("use")
-    if isinstance(use, dict):
-        for name, retry in _items(use.get("retries")):
-            yield from _owned(retry, f"$.use.retries.{name}", _CONDITIONS)
-        for name, function in _items(use.get("functions")):
-            yield from _task_conditions(function, f"$.use.functions.{name}")
-    yield from _list_conditions(data.get("do"), "$.do")
-
-
-def _items(value: Any) -> list[tuple[str, Any]]:
-    return list(value.items()) if isinstance(value, dict) else []
-
-
-def _owned(owner: Any, path: str, keys: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
-    if isinstance(owner, dict):
-        for key in keys:
-            if key in owner:
-                yield f"{path}.{key}", owner[key]
-
-
-def _list_conditions(entries: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if not isinstance(entries, list):
-        return
-    for index, entry in enumerate(entries):
-        for name, task in _items(entry):
-            yield from _task_conditions(task, f"{path}[{index}].{name}")
-
-
-def _task_conditions(task: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if not isinstance(task, dict):
-        return
-    yield from _owned(task, path, _CONDITION_FIELDS)
-    cases = task.get("switch")
-    for index, entry in enumerate(cases if isinstance(cases, list) else []):
-        for name, case in _items(entry):
-            yield from _owned(case, f"{path}.switch[{index}].{name}", ("when",))
-    yield from _list_conditions(task.get("do"), f"{path}.do")
-    yield from _list_conditions(task.get("try"), f"{path}.try")
-    catch = task.get("catch")
-    if isinstance(catch, dict):
-        yield from _owned(catch, f"{path}.catch", _CONDITIONS)
-        yield from _owned(catch.get("retry"), f"{path}.catch.retry", _CONDITIONS)
-        yield from _list_conditions(catch.get("do"), f"{path}.catch.do")
-    fork = task.get("fork")
-    if isinstance(fork, dict):
-        yield from _list_conditions(fork.get("branches"), f"{path}.fork.branches")

@@ -9,9 +9,12 @@ defines but Zigflow does not run are refused as not supported, never ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from zigflow.dsl.load_context import LoadContext
+from zigflow.dsl.task_kind import TaskKind
 
 # The spec's document (1.0, "Workflow"); `schedule` is ignored (docs/dsl.md says so).
 DOCUMENT_FIELDS = frozenset(
@@ -19,15 +22,6 @@ DOCUMENT_FIELDS = frozenset(
 )
 # The spec's taskBase: what every task may hold beside its type's own keys.
 TASK_FIELDS = frozenset({"if", "input", "output", "export", "timeout", "then", "metadata"})
-# A task type's own keys beyond the type key itself.
-TYPE_FIELDS: dict[str, frozenset[str]] = {
-    "call": frozenset({"with"}),
-    "for": frozenset({"while", "do"}),
-    "try": frozenset({"catch"}),
-    "listen": frozenset({"foreach"}),
-}
-# Keys the spec defines that Zigflow does not run.
-UNSUPPORTED_TASK_FIELDS = frozenset({"foreach"})
 # What each data-flow map holds (the spec's input, output, export and timeout).
 MAP_KEYS: dict[str, frozenset[str]] = {
     "input": frozenset({"from", "schema"}),
@@ -39,38 +33,28 @@ MAP_KEYS: dict[str, frozenset[str]] = {
 UNSUPPORTED_MAP_KEYS: dict[tuple[str, str], str] = {
     ("export", "schema"): "the exported $context is not checked against a schema",
 }
-# The maps inside task bodies, by what they are (the name used in errors), with the keys
-# Zigflow runs. The spec's keys that it does not run are in UNSUPPORTED_PART_KEYS.
-PART_KEYS: dict[str, frozenset[str]] = {
-    "switch case": frozenset({"when", "then"}),
-    "for": frozenset({"each", "in", "at"}),
-    "fork": frozenset({"branches", "compete"}),
-    "raise": frozenset({"error"}),
-    "error": frozenset({"type", "status", "title", "detail", "instance"}),
-    "catch": frozenset({"errors", "as", "when", "exceptWhen", "retry", "do"}),
-    "catch.errors": frozenset({"with"}),
-    # The spec's error filter names the detail `details`; both are read as the detail.
-    "catch.errors.with": frozenset({"type", "status", "title", "detail", "details", "instance"}),
-    "retry": frozenset({"when", "exceptWhen", "delay", "backoff", "limit"}),
-    "retry.backoff": frozenset({"constant", "linear", "exponential"}),
-    "retry.limit": frozenset({"attempt", "duration"}),
-    "retry.limit.attempt": frozenset({"count", "duration"}),
-    "run": frozenset({"workflow", "await"}),
-    "run.workflow": frozenset({"namespace", "name", "version", "input"}),
-    "listen": frozenset({"to", "read"}),
-    "listen.to": frozenset({"one", "any", "all"}),
-    "call: http with": frozenset(
-        {"method", "endpoint", "headers", "body", "query", "output", "redirect"}
-    ),
-    "endpoint": frozenset({"uri"}),
-}
-UNSUPPORTED_PART_KEYS: dict[tuple[str, str], str] = {
-    ("retry", "jitter"): "retries wait exactly their delay",
-    ("run", "return"): "a run: workflow task returns the child's output",
-    ("listen", "foreach"): "a listen task consumes its events once",
-    ("listen.to", "until"): "a listen task waits for its events only",
-    ("endpoint", "authentication"): "send credentials in headers, from $secrets",
-}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A map inside a task body: its name in errors, the keys Zigflow runs, and the keys
+    the spec defines that it does not run, with why. Each task kind declares its own;
+    those shared by several (errors, retries) are here."""
+
+    name: str
+    keys: frozenset[str]
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+
+
+ERROR = Part("error", frozenset({"type", "status", "title", "detail", "instance"}))
+RETRY = Part(
+    "retry",
+    frozenset({"when", "exceptWhen", "delay", "backoff", "limit"}),
+    {"jitter": "retries wait exactly their delay"},
+)
+RETRY_BACKOFF = Part("retry.backoff", frozenset({"constant", "linear", "exponential"}))
+RETRY_LIMIT = Part("retry.limit", frozenset({"attempt", "duration"}))
+RETRY_LIMIT_ATTEMPT = Part("retry.limit.attempt", frozenset({"count", "duration"}))
 
 
 def _known(keys: frozenset[str]) -> str:
@@ -88,16 +72,17 @@ def check_document(checker: LoadContext, data: dict[str, Any]) -> None:
     _check_maps(checker, data, "$")
 
 
-def check_task(checker: LoadContext, kind: str, task: dict[str, Any], path: str) -> None:
+def check_task(checker: LoadContext, kind: TaskKind, task: dict[str, Any], path: str) -> None:
     """A task's keys (the common ones and its type's own) and those of its data-flow maps."""
-    own = TYPE_FIELDS.get(kind, frozenset())
-    known = TASK_FIELDS | own | {kind}
+    known = TASK_FIELDS | kind.fields | {kind.name}
     for key in task:
-        if key in own and key in UNSUPPORTED_TASK_FIELDS:
-            raise checker.fail(f"{path}.{key}", f"is not supported yet (in a {kind} task)")
+        if key in kind.unsupported_fields:
+            why = kind.unsupported_fields[key]
+            raise checker.fail(f"{path}.{key}", f"is not supported yet ({why})")
         if key not in known:
             raise checker.fail(
-                f"{path}.{key}", f"{key!r} is not a field of a {kind} task (known: {_known(known)})"
+                f"{path}.{key}",
+                f"{key!r} is not a field of a {kind.name} task (known: {_known(known)})",
             )
     _check_maps(checker, task, path)
 
@@ -118,16 +103,16 @@ def _check_maps(checker: LoadContext, owner: dict[str, Any], path: str) -> None:
                 )
 
 
-def check_part(checker: LoadContext, part: str, value: Any, path: str) -> None:
-    """The keys of one map inside a task body (``part`` names it in PART_KEYS)."""
+def check_part(checker: LoadContext, part: Part, value: Any, path: str) -> None:
+    """The keys of one map inside a task body."""
     if not isinstance(value, dict):
         return  # refused as not a map by the caller
-    known = PART_KEYS[part]
     for key in value:
-        why = UNSUPPORTED_PART_KEYS.get((part, key))
+        why = part.unsupported.get(key)
         if why is not None:
             raise checker.fail(f"{path}.{key}", f"is not supported yet ({why})")
-        if key not in known:
+        if key not in part.keys:
             raise checker.fail(
-                f"{path}.{key}", f"{key!r} is not a field of {part} (known: {_known(known)})"
+                f"{path}.{key}",
+                f"{key!r} is not a field of {part.name} (known: {_known(part.keys)})",
             )

@@ -8,7 +8,7 @@ evaluation is pure jq (in the worker's expression sandbox, see dsl/sandbox.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,6 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 from zigflow.dsl import expressions
 from zigflow.dsl.activity_share import ActivityShare
-from zigflow.dsl.document import WorkflowDocument, task_type
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import (
     CONFIGURATION,
@@ -30,6 +29,7 @@ from zigflow.dsl.errors import (
     validation_error,
 )
 from zigflow.dsl.load_context import TaskList
+from zigflow.dsl.model import WorkflowDocument, task_type
 from zigflow.dsl.options import RunOptions
 from zigflow.dsl.pinning import PinnedDefinition
 from zigflow.dsl.resume import (
@@ -41,13 +41,10 @@ from zigflow.dsl.resume import (
     resume_payload,
     task_frame,
 )
+from zigflow.dsl.task_kind import TaskKind
 from zigflow.pending_calls import PendingAgentCalls
 
 RUNTIME = {"name": "zigflow", "version": "0.1.0"}
-# Task types whose `timeout` is enforced by the runner itself (an activity's timeout).
-_OWN_TIMEOUT = frozenset({"call"})
-# Tasks a long `for` below may continue as new through (see resume.py).
-_RESUMABLE = frozenset({"do", "for"})
 
 
 @dataclass(frozen=True)
@@ -72,9 +69,6 @@ class Directed:
     then: str
 
 
-TaskRunner = Callable[["Interpreter", Step, Any], Awaitable[Any]]
-
-
 class _EndWorkflow(Exception):
     """``then: end`` unwinds every nested task list with the current data."""
 
@@ -84,25 +78,26 @@ class _EndWorkflow(Exception):
 
 
 class Interpreter:
-    """One run of one document. Task runners are looked up by task type."""
+    """One run of one document. Each task runs through its type's ``TaskKind``
+    (the registry is ``tasks.KINDS``)."""
 
     def __init__(
         self,
         document: WorkflowDocument,
-        runners: Mapping[str, TaskRunner],
+        kinds: Mapping[str, TaskKind],
         options: RunOptions | None = None,
         definition: PinnedDefinition | None = None,
     ) -> None:
         self.document = document
         # The text this run pinned, handed on when it continues as new (dsl/pinning.py).
         self.definition = definition
-        self._runners = runners
+        self._kinds = kinds
         self.options = options or RunOptions()
         self._secrets = dict(self.options.secrets)  # $secrets, built once per run
         self.context: Any = {}
         self.workflow_input: Any = None
         self.started_at = ""
-        # Signals received so far, by name, for `listen` (see tasks/events.py).
+        # Signals received so far, by name, for `listen` (see tasks/listen_task.py).
         self.inbox: dict[str, list[Any]] = {}
         # Tasks under way that a continue-as-new cannot cross (fork, try, ...).
         self.barriers = 0
@@ -284,8 +279,8 @@ class Interpreter:
         elif (source := (task.get("input") or {}).get("from")) is not None:
             task_input = self.render(source, data, f"{reference}/input/from", step.scope)
         kind = task_type(task) or ""
-        runner = self._runners.get(kind)
-        if runner is None:
+        known = self._kinds.get(kind)
+        if known is None:
             raise DslError(
                 type=CONFIGURATION,
                 status=400,
@@ -293,10 +288,12 @@ class Interpreter:
                 detail=f"task type {kind!r} has no runner",
                 instance=reference,
             )
-        barrier = kind not in _RESUMABLE or "timeout" in task
+        barrier = not known.resumable or "timeout" in task
         self.barriers += barrier
         try:
-            result = await self._with_timeout(kind, runner(self, step, task_input), step, data)
+            result = await self._with_timeout(
+                known, known.runner(self, step, task_input), step, data
+            )
         except (ActivityError, ChildWorkflowError) as err:
             # Remember the innermost task that failed: a catch reports it as `instance`.
             if not hasattr(err, INSTANCE_ATTRIBUTE):
@@ -327,8 +324,10 @@ class Interpreter:
         except ValueError as err:
             raise validation_error(str(err), where) from None
 
-    async def _with_timeout(self, kind: str, work: Awaitable[Any], step: Step, data: Any) -> Any:
-        limit = None if kind in _OWN_TIMEOUT else self.task_timeout(step, data)
+    async def _with_timeout(
+        self, kind: TaskKind, work: Awaitable[Any], step: Step, data: Any
+    ) -> Any:
+        limit = None if kind.own_timeout else self.task_timeout(step, data)
         if limit is None:
             return await work
         after = step.task["timeout"]["after"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from agent_contract import ZIGFLOW_TASK_QUEUE
 from zigflow.dsl.expressions import IN_PROCESS, Evaluator
-from zigflow.dsl.pinning import PinnedTexts
+from zigflow.dsl.pinning import DefinitionTexts
 
 DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000
 
@@ -32,8 +32,9 @@ class RunOptions:
     child processes). The in-process default has no limits: for replaying trusted
     histories and for tests only."""
 
-    pinned_texts: PinnedTexts = field(default_factory=PinnedTexts, repr=False, compare=False)
-    """Older definitions that runs pinned, parsed once per worker (dsl/pinning.py)."""
+    pinned_texts: DefinitionTexts | None = field(default=None, repr=False, compare=False)
+    """Older definitions that runs pinned, parsed once per worker
+    (``pinned_texts.PinnedTexts``; one with default limits when None)."""
 
     def task_queue_of(self, workflow_type: str) -> str:
         """The queue a child of this type starts on; a type this worker does not load

@@ -21,27 +21,18 @@ a task still needs a patch or Worker Versioning (docs/adr/0019).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import yaml
 from temporalio import activity, workflow
 
-from zigflow.dsl import yaml_source
-from zigflow.dsl.document import WorkflowDocument, content_hash, parse_document
-from zigflow.dsl.load_context import DefinitionError
-
-if TYPE_CHECKING:
-    from zigflow.dsl.yaml_source import YamlLimits
+from zigflow.dsl.model import WorkflowDocument
 
 DEFINITION_ACTIVITY = "ZigflowDefinition"
 PIN_PATCH = "zigflow-pinned-definition"
 _READ_TIMEOUT = timedelta(seconds=10)
-# Parsed texts of older definitions kept per worker process (a run's replays reuse them).
-_CACHED_TEXTS = 64
 
 
 @dataclass(frozen=True)
@@ -98,61 +89,13 @@ def pinning_applies(document: WorkflowDocument) -> bool:
     return bool(document.content_hash) and workflow.patched(PIN_PATCH)
 
 
-class PinnedTexts:
-    """Parses a pinned text that differs from what the worker loaded; one per worker."""
-
-    def __init__(self, limits: YamlLimits | None = None) -> None:
-        self._limits = limits
-        self._parsed: OrderedDict[str, WorkflowDocument] = OrderedDict()
+class DefinitionTexts(Protocol):
+    """What gives a run the document of its pinned text (``pinned_texts.PinnedTexts``;
+    a protocol so that the workflow side never imports the load checks)."""
 
     def document(
         self, pinned: PinnedDefinition, loaded: WorkflowDocument, secrets: Mapping[str, Any]
     ) -> WorkflowDocument:
-        """The document of ``pinned``: the loaded one when the text is the same, else the
-        pinned text under the same checks. Raises ``RuntimeError`` (a failed workflow task,
-        retried) when this worker cannot run it."""
-        if pinned.sha256 == loaded.content_hash:
-            return loaded
-        document = self._parsed.get(pinned.sha256)
-        if document is None:
-            document = self._parse(pinned, loaded)
-            self._parsed[pinned.sha256] = document
-            while len(self._parsed) > _CACHED_TEXTS:
-                self._parsed.popitem(last=False)
-        self._parsed.move_to_end(pinned.sha256)
-        missing = sorted(set(document.secret_names) - set(secrets))
-        if missing:
-            raise RuntimeError(
-                f"the run is pinned to {_named(pinned, loaded)}, which declares secrets this "
-                f"worker does not hold: {', '.join(missing)}"
-            )
-        return document
-
-    def _parse(self, pinned: PinnedDefinition, loaded: WorkflowDocument) -> WorkflowDocument:
-        if content_hash(pinned.text) != pinned.sha256:
-            raise RuntimeError(
-                f"the run's pinned definition of {loaded.workflow_type!r} is not the text "
-                "its hash names"
-            )
-        source = f"{loaded.source}@{pinned.sha256[:12]}"
-        try:
-            limits = self._limits or yaml_source.YamlLimits()
-            data = yaml_source.load(pinned.text, limits)
-            document = parse_document(data, source=source)
-        except (DefinitionError, yaml_source.YamlLimitError, yaml.YAMLError) as err:
-            raise RuntimeError(
-                f"the run is pinned to {_named(pinned, loaded)}, which this worker refuses: {err}"
-            ) from None
-        if document.workflow_type != loaded.workflow_type:
-            raise RuntimeError(
-                f"the run is pinned to {_named(pinned, loaded)}, whose workflow type is "
-                f"{document.workflow_type!r}"
-            )
-        return replace(document, content_hash=pinned.sha256, text=pinned.text)
-
-
-def _named(pinned: PinnedDefinition, loaded: WorkflowDocument) -> str:
-    return (
-        f"the definition of {loaded.workflow_type!r} with sha256 {pinned.sha256[:12]} "
-        f"(this worker loaded {loaded.content_hash[:12]} from {loaded.source})"
-    )
+        """The document of ``pinned``; raises ``RuntimeError`` when this worker cannot
+        run it (a failed workflow task, retried)."""
+        ...

@@ -1,26 +1,40 @@
-"""One runner per task type, grouped by role: ``flow`` (set, do, switch, for,
-fork), ``errors`` (raise, try), ``calls`` (call, run) and ``events`` (wait, listen)."""
+"""The registry of task types: one module per type, each declaring its ``KIND``
+(``task_kind.TaskKind``: keys, load-time check, expression fields, nested lists, runner).
+
+A new task type is its module and one line below (docs/adr/0023)."""
 
 from __future__ import annotations
 
-from zigflow.dsl.interpreter import TaskRunner
-from zigflow.dsl.tasks.calls import run_call, run_run
-from zigflow.dsl.tasks.errors import run_raise, run_try
-from zigflow.dsl.tasks.events import keep_event, run_listen, run_wait
-from zigflow.dsl.tasks.flow import run_do, run_for, run_fork, run_set, run_switch
+from collections.abc import Mapping
 
-RUNNERS: dict[str, TaskRunner] = {
-    "call": run_call,
-    "do": run_do,
-    "for": run_for,
-    "fork": run_fork,
-    "listen": run_listen,
-    "raise": run_raise,
-    "run": run_run,
-    "set": run_set,
-    "switch": run_switch,
-    "try": run_try,
-    "wait": run_wait,
+from zigflow.dsl.task_kind import TaskKind
+from zigflow.dsl.tasks import (
+    call_task,
+    do_task,
+    for_task,
+    fork_task,
+    listen_task,
+    raise_task,
+    run_task,
+    set_task,
+    switch_task,
+    try_task,
+    wait_task,
+)
+
+KINDS: Mapping[str, TaskKind] = {
+    kind.name: kind
+    for kind in (
+        call_task.KIND,
+        do_task.KIND,
+        for_task.KIND,
+        fork_task.KIND,
+        listen_task.KIND,
+        raise_task.KIND,
+        run_task.KIND,
+        set_task.KIND,
+        switch_task.KIND,
+        try_task.KIND,
+        wait_task.KIND,
+    )
 }
-
-__all__ = ["RUNNERS", "keep_event"]

@@ -1,5 +1,5 @@
-"""Calls: ``call: agent`` (the token handshake), ``call: http``, ``call: grpc``
-(``grpc_calls.py``) and ``run: workflow``."""
+"""``call``: ``agent`` (the token handshake), ``http``, ``grpc`` (``grpc_calls.py``), or a
+function of ``use.functions``."""
 
 from __future__ import annotations
 
@@ -19,11 +19,21 @@ from agent_contract import (
     CALL_AGENT_ACTIVITY,
 )
 from zigflow.agent_call import AgentCall
-from zigflow.agent_spec import spec_from_arguments
+from zigflow.agent_spec import (
+    AGENT_ARGUMENTS,
+    budget_from_arguments,
+    spec_from_arguments,
+    tools_from_arguments,
+)
+from zigflow.dsl import expressions, grpc_validation
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import validation_error
+from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.interpreter import Step
+from zigflow.dsl.load_context import LoadContext, Task
+from zigflow.dsl.task_kind import TaskKind
 from zigflow.dsl.tasks.grpc_calls import call_grpc
+from zigflow.dsl.validation import as_map
 from zigflow.http_call import (
     CALL_HTTP_ACTIVITY,
     DEFAULT_HTTP_TIMEOUT,
@@ -49,6 +59,87 @@ AGENT_RETRY = RetryPolicy(
 )
 # Only requests that got no response are retried here (status errors are non-retryable).
 HTTP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)
+# call: http's `with` and its endpoint map, with the spec's keys Zigflow does not run.
+HTTP_WITH = Part(
+    "call: http with",
+    frozenset({"method", "endpoint", "headers", "body", "query", "output", "redirect"}),
+)
+ENDPOINT = Part(
+    "endpoint", frozenset({"uri"}), {"authentication": "send credentials in headers, from $secrets"}
+)
+SUPPORTED_CALLS = frozenset({"agent", "grpc", "http"})
+
+
+def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
+    """A function of ``use.functions`` (by name), else ``agent``, ``http`` or ``grpc``."""
+    if isinstance(task["call"], str) and task["call"] in (checker.use.get("functions") or {}):
+        _check_function_call(checker, task, path)
+        return
+    if not isinstance(task["call"], str) or task["call"] not in SUPPORTED_CALLS:
+        raise checker.fail(
+            f"{path}.call",
+            f"call {task['call']!r} is not supported yet (supported: agent, grpc, http)",
+        )
+    if task["call"] == "http":
+        _check_http(checker, task, path)
+        return
+    if task["call"] == "grpc":
+        grpc_validation.check_grpc(checker, task, path)
+        return
+    _check_agent(checker, task, path)
+
+
+def _check_agent(checker: LoadContext, task: Task, path: str) -> None:
+    """``call: agent``: the model and input are required; tools and budgets given as
+    literals are parsed now (as expressions, when the task runs)."""
+    args = task.get("with")
+    if not isinstance(args, dict):
+        raise checker.fail(f"{path}.with", "call: agent needs a 'with' map")
+    for key in ("model", "input"):
+        if key not in args:
+            raise checker.fail(f"{path}.with.{key}", "is required for call: agent")
+    unknown = sorted(set(args) - AGENT_ARGUMENTS)
+    if unknown:
+        raise checker.fail(
+            f"{path}.with.{unknown[0]}",
+            f"is not an argument of call: agent (known: {', '.join(sorted(AGENT_ARGUMENTS))})",
+        )
+    if "heartbeat" in args:
+        checker.duration(args["heartbeat"], f"{path}.with.heartbeat")
+    for key, parse in (("tools", tools_from_arguments), ("budget", budget_from_arguments)):
+        value = args.get(key)
+        if value is None or _holds_expression(value):
+            continue
+        try:
+            parse(value)
+        except (TypeError, ValueError) as err:
+            raise checker.fail(f"{path}.with.{key}", str(err)) from None
+
+
+def _check_function_call(checker: LoadContext, task: Task, path: str) -> None:
+    """``call: <a use.functions name>``: its ``with`` (a map) is the function's input."""
+    if task.get("with") is not None:
+        as_map(checker, task["with"], f"{path}.with")
+
+
+def _check_http(checker: LoadContext, task: Task, path: str) -> None:
+    args = as_map(checker, task.get("with"), f"{path}.with")
+    check_part(checker, HTTP_WITH, args, f"{path}.with")
+    for key in ("method", "endpoint"):
+        if key not in args:
+            raise checker.fail(f"{path}.with.{key}", "is required for call: http")
+    check_part(checker, ENDPOINT, args["endpoint"], f"{path}.with.endpoint")
+    if args.get("output", "content") not in ("content", "response", "raw"):
+        raise checker.fail(f"{path}.with.output", "must be content, response or raw")
+
+
+def _holds_expression(value: Any) -> bool:
+    """Whether a value is, or contains, a runtime expression (checked when it runs)."""
+    if isinstance(value, dict):
+        return any(_holds_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_expression(v) for v in value)
+    return expressions.is_expression(value)
 
 
 def activity_queue() -> str:
@@ -163,24 +254,4 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
         )
 
 
-async def run_run(interp: Interpreter, step: Step, data: Any) -> Any:
-    """``run: workflow`` starts the document named ``name`` as a child workflow (its
-    workflow type) on that document's task queue. ``await: false`` starts it and moves on with
-    the task's input; the child then outlives this workflow."""
-    where = f"{step.reference}/run/workflow"
-    target = interp.render(step.task["run"]["workflow"], data, where, step.scope)
-    child_input = target.get("input", data)
-    child_id = f"{workflow.info().workflow_id}/{step.name}-{workflow.uuid4().hex[:12]}"
-    queue = interp.options.task_queue_of(str(target["name"]))
-    if step.task["run"].get("await", True):
-        return await workflow.execute_child_workflow(
-            str(target["name"]), child_input, id=child_id, task_queue=queue
-        )
-    await workflow.start_child_workflow(
-        str(target["name"]),
-        child_input,
-        id=child_id,
-        task_queue=queue,
-        parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-    )
-    return data
+KIND = TaskKind("call", check, run_call, fields=frozenset({"with"}), own_timeout=True)

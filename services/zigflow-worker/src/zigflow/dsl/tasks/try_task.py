@@ -1,42 +1,83 @@
-"""Errors: ``raise`` and ``try`` / ``catch`` (with retry)."""
+"""``try`` / ``catch``: a caught error is retried (``catch.retry``), handled
+(``catch.do``) or swallowed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
 from zigflow.dsl import expressions
-from zigflow.dsl.document import as_task_list
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import ERROR_TYPE_BASE, DslError, from_exception
-from zigflow.dsl.interpreter import Step
+from zigflow.dsl.fields import Part, check_part
+from zigflow.dsl.load_context import LoadContext, Task
+from zigflow.dsl.model import as_task_list
+from zigflow.dsl.task_kind import Position, TaskKind, owned
+from zigflow.dsl.validation import as_map, check_retry_keys, named
 
 if TYPE_CHECKING:
-    from zigflow.dsl.interpreter import Interpreter
+    from zigflow.dsl.interpreter import Interpreter, Step
 
 DEFAULT_ERROR_VARIABLE = "error"
 SPEC_SITE = "https://serverlessworkflow.io/"
+_CONDITIONS = ("when", "exceptWhen")
+CATCH = Part("catch", frozenset({"errors", "as", "when", "exceptWhen", "retry", "do"}))
+CATCH_ERRORS = Part("catch.errors", frozenset({"with"}))
+# The spec's error filter names the detail `details`; both are read as the detail.
+ERROR_FILTER = Part(
+    "catch.errors.with", frozenset({"type", "status", "title", "detail", "details", "instance"})
+)
 
 
-async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
-    """Raises the task's error; ``instance`` defaults to the task's reference and a
-    type without a scheme is read as one of the spec's standard types."""
-    error = step.task["raise"]["error"]
-    if isinstance(error, str):
-        error = interp.document.raw["use"]["errors"][error]
-    spec = interp.render(error, data, f"{step.reference}/raise", step.scope)
-    error_type = str(spec["type"])
-    if ":" not in error_type:
-        error_type = ERROR_TYPE_BASE + error_type
-    raise DslError(
-        type=error_type,
-        status=int(spec["status"]),
-        title=str(spec.get("title") or error_type.rsplit("/", 1)[-1]),
-        detail=str(spec.get("detail") or ""),
-        instance=str(spec.get("instance") or step.reference),
-    )
+def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
+    checker.task_list(task["try"], f"{path}.try")
+    catch = as_map(checker, task.get("catch") or {}, f"{path}.catch")
+    where = f"{path}.catch"
+    check_part(checker, CATCH, catch, where)
+    errors = as_map(checker, catch.get("errors") or {}, f"{where}.errors")
+    check_part(checker, CATCH_ERRORS, errors, f"{where}.errors")
+    wanted = as_map(checker, errors.get("with") or {}, f"{where}.errors.with")
+    check_part(checker, ERROR_FILTER, wanted, f"{where}.errors.with")
+    if "do" in catch:
+        checker.task_list(catch["do"], f"{where}.do")
+    if "retry" in catch:
+        _check_retry(checker, catch["retry"], f"{where}.retry")
+
+
+def _check_retry(checker: LoadContext, retry: Any, where: str) -> None:
+    if isinstance(retry, str):
+        retry = named(checker, "retries", retry, where)
+    retry = as_map(checker, retry, where)
+    check_retry_keys(checker, retry, where)
+    if "delay" in retry:
+        checker.duration(retry["delay"], f"{where}.delay")
+    limit = as_map(checker, retry.get("limit") or {}, f"{where}.limit")
+    if "duration" in limit:
+        checker.duration(limit["duration"], f"{where}.limit.duration")
+    count = (limit.get("attempt") or {}).get("count")
+    if expressions.is_expression(count):
+        return
+    if count is not None and (not isinstance(count, int) or count < 0):
+        raise checker.fail(f"{where}.limit.attempt.count", "must be a whole number >= 0")
+
+
+def positions(task: Task, path: str) -> Iterator[Position]:
+    """The catch's and its inline retry's conditions (a named retry is in ``use``)."""
+    catch = task.get("catch")
+    if isinstance(catch, dict):
+        yield from owned(catch, f"{path}.catch", *_CONDITIONS, condition=True)
+        retry = catch.get("retry")
+        yield from owned(retry, f"{path}.catch.retry", *_CONDITIONS, condition=True)
+
+
+def task_lists(task: Task, path: str) -> Iterator[tuple[str, Any]]:
+    yield f"{path}.try", task.get("try")
+    catch = task.get("catch")
+    if isinstance(catch, dict):
+        yield f"{path}.catch.do", catch.get("do")
 
 
 def matches(error: DslError, wanted: dict[str, Any]) -> bool:
@@ -186,3 +227,13 @@ def _within_limits(retry: dict[str, Any], attempt: int, elapsed: timedelta, step
         ):
             return False
     return True
+
+
+KIND = TaskKind(
+    "try",
+    check,
+    run_try,
+    fields=frozenset({"catch"}),
+    positions=positions,
+    task_lists=task_lists,
+)
