@@ -28,8 +28,6 @@ from zigflow.dsl.model import (
 from zigflow.dsl.tasks import KINDS
 from zigflow.dsl.yaml_source import YamlLimits
 
-# The kinds Zigflow runs: every spec task type but `emit` (docs/dsl.md says why).
-SUPPORTED_TASK_TYPES = frozenset(KINDS)
 # Task and document fields the interpreter reads as maps ({from: ...}, {as: ...}, {after: ...}).
 MAP_FIELDS = ("input", "output", "export", "timeout")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

@@ -115,13 +115,10 @@ def check_conditions(checker: LoadContext, data: dict[str, Any]) -> None:
     would be the literal text ``.flag``, which is true. Loose documents were rewritten by
     ``loosen`` before this runs, so only strict ones can fail here."""
     for position in positions(data):
-        value = position.owner[position.key]
-        path = position.path
-        if not position.condition:
-            continue
+        value = position.owner[position.key] if position.condition else None
         if isinstance(value, str) and not expressions.is_expression(value):
             raise checker.fail(
-                path,
+                position.path,
                 f"{value!r} is a plain string, which strict mode reads as literal text (always "
                 f"true): {STRICT_RULE}; write it as {expressions.as_expression(value)!r}, or "
                 "set evaluate.mode: loose",
