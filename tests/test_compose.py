@@ -244,4 +244,5 @@ def test_the_dev_server_image_reads_its_history_queues_as_devstacks_does() -> No
     values = QUEUE_READER_SETTINGS[1::2]
     assert values, "devstack sets no queue reader rate"
     for value in values:
-        assert f'"--dynamic-config-value", "{value}"' in temporal, f"temporal.Dockerfile lacks {value}"
+        expected = f'"--dynamic-config-value", "{value}"'
+        assert expected in temporal, f"temporal.Dockerfile lacks {value}"
