@@ -40,6 +40,9 @@ VOLUME /data
 EXPOSE 7233 8233 8000
 HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=5 \
   CMD ["temporal", "operator", "cluster", "health", "--address", "127.0.0.1:7233"]
+# The history shard's queue readers at 1000 reads a second, not 20: a dev server has one
+# shard, and 20 made every workflow task wait about 30 ms once a few workflows ran back to
+# back (docs/adr/0025; devstack's QUEUE_READER_SETTINGS are the same).
 # The search attributes the agent workflow sets while a caller waits, and the run's tenant
 # that stigma-api sets (agent_contract names), and the pending agent calls of Zigflow runs
 # (zigflow.pending_calls).
@@ -51,5 +54,8 @@ ENTRYPOINT ["temporal", "server", "start-dev", "--ip", "0.0.0.0", "--ui-ip", "0.
             "--search-attribute", "StigmaPendingApprovals=Int", \
             "--search-attribute", "StigmaTenant=Keyword", \
             "--search-attribute", "ZigflowAgentCallsPending=Int", \
-            "--search-attribute", "ZigflowAgentCallsPendingSince=Datetime"]
+            "--search-attribute", "ZigflowAgentCallsPendingSince=Datetime", \
+            "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000", \
+            "--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000", \
+            "--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=1000"]
 CMD ["--log-level", "warn"]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack._temporal import SEARCH_ATTRIBUTES
+from devstack._temporal import QUEUE_READER_SETTINGS, SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose.yaml"
@@ -237,3 +237,12 @@ def test_images_know_the_search_attributes_and_the_services_their_health_targets
     for name in PROJECT_SERVICES:
         target = services[name]["build"]["args"]["HEALTHCHECK_TARGET"]
         assert target.startswith("grpc:" if name == "stigma-api" else "pollers:"), name
+
+
+def test_the_dev_server_image_reads_its_history_queues_as_devstacks_does() -> None:
+    temporal = (ROOT / "docker" / "temporal.Dockerfile").read_text()
+    values = QUEUE_READER_SETTINGS[1::2]
+    assert values, "devstack sets no queue reader rate"
+    for value in values:
+        expected = f'"--dynamic-config-value", "{value}"'
+        assert expected in temporal, f"temporal.Dockerfile lacks {value}"

@@ -36,7 +36,7 @@ HOSTILE_WITHIN = 5.0
 # Latency beside a hostile run may be 2x the normal figure (a few tens of ms: one
 # workflow task of 14 expression fields), but never less than this, for a busy 2-core
 # machine. A runaway expression holding the GIL would hold the normal run for ever.
-LATENCY_FLOOR = 1.0
+LATENCY_FLOOR = 0.5
 GRACE_SECONDS = 10.0
 
 

@@ -10,8 +10,10 @@ import pytest
 
 from zigflow.dsl import DefinitionError, WorkflowDocument, load_directory, load_document
 from zigflow.dsl.document import parse_document
-from zigflow.dsl.model import TASK_TYPES
+from zigflow.dsl.model import TASK_TYPES, DataFlow, TaskNode
 from zigflow.dsl.tasks import KINDS
+from zigflow.dsl.tasks.call_task import CallBody
+from zigflow.dsl.tasks.set_task import SetBody
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLES = sorted([*EXAMPLES_DIR.glob("*.yaml"), *EXAMPLES_DIR.glob("*.yml")])
@@ -74,8 +76,16 @@ def test_good_document() -> None:
     assert isinstance(document, WorkflowDocument)
     assert (document.source, document.dsl, document.namespace) == ("test.yaml", "1.0.0", "examples")
     assert (document.name, document.version) == ("hello-agent", "1.0.0")
-    assert [name for name, _ in document.tasks] == ["prepare", "ask", "branch", "answer"]
-    assert document.tasks[1] == ("ask", AGENT_TASK)
+    assert [task.name for task in document.tasks] == ["prepare", "ask", "branch", "answer"]
+    assert document.tasks[1] == TaskNode(
+        name="ask",
+        kind="call",
+        body=CallBody("agent", AGENT_TASK["with"]),
+        flow=DataFlow(
+            timeout_after={"hours": 1}, export_as="${ $context + {agent: .execution_id} }"
+        ),
+    )
+    assert document.tasks[1].raw == AGENT_TASK
     assert document.raw == good()
 
 
@@ -281,7 +291,7 @@ def test_load_document_reads_yaml(tmp_path: Path) -> None:
     path = _write(tmp_path / "one.yaml", DOC.format(name="one", metadata=""))
     document = load_document(path)
     assert document.source == str(path)
-    assert document.tasks == [("only", {"set": {"ok": True}})]
+    assert document.tasks == (TaskNode("only", "set", SetBody({"ok": True})),)
 
 
 def test_load_document_refuses_broken_yaml(tmp_path: Path) -> None:

@@ -9,12 +9,18 @@ failure here rather than a surprise at import time.
 from __future__ import annotations
 
 import ast
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import zigflow
+from zigflow.dsl import load_document
+from zigflow.dsl.model import TaskNode
 from zigflow.dsl.tasks import KINDS
 
 SOURCE = Path(zigflow.__file__).parent
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PACKAGE = "zigflow"
 
 
@@ -110,7 +116,37 @@ def test_the_interpreter_and_the_runners_do_not_import_the_loader() -> None:
 def test_every_kind_lives_in_its_own_module() -> None:
     modules = {kind.runner.__module__ for kind in KINDS.values()}
     checks = {kind.check.__module__ for kind in KINDS.values()}
+    parsers = {kind.parse.__module__ for kind in KINDS.values()}
     assert len(modules) == len(KINDS)
-    assert modules == checks
+    assert modules == checks == parsers
     for name, kind in KINDS.items():
         assert kind.runner.__module__ == f"zigflow.dsl.tasks.{name}_task"
+
+
+def test_a_loaded_document_is_typed_all_the_way_down() -> None:
+    """Every task of the examples, nested ones included, is a ``TaskNode`` whose body is
+    its kind's dataclass, declared in its kind's module: nothing runs from a raw map."""
+    seen: set[str] = set()
+
+    def nested(value: Any) -> Iterator[TaskNode]:
+        if isinstance(value, TaskNode):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                yield from nested(item)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                yield from nested(getattr(value, field.name))
+
+    def walk(task: TaskNode) -> None:
+        assert dataclasses.is_dataclass(task.body), task.name
+        assert type(task.body).__module__ == f"zigflow.dsl.tasks.{task.kind}_task"
+        seen.add(task.kind)
+        for inner in nested(task.body):
+            walk(inner)
+
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        document = load_document(path)
+        for task in (*document.tasks, *document.functions.values()):
+            walk(task)
+    assert seen >= {"call", "for", "fork", "listen", "run", "set", "switch", "try"}, seen

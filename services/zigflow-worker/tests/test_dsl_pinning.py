@@ -15,6 +15,7 @@ from zigflow.dsl.model import content_hash
 from zigflow.dsl.pinned_texts import PinnedTexts
 from zigflow.dsl.pinning import PinnedDefinition, ServedDefinitions
 from zigflow.dsl.resume import RESUME_KEY, Resume, list_frame, read_resume, resume_payload
+from zigflow.dsl.tasks.set_task import SetBody
 
 HEADER = 'document: {dsl: "1.0.0", namespace: unit, name: flow, version: "1.0.0"}\n'
 V1 = HEADER + "do:\n  - first: { set: { value: one } }\n"
@@ -46,8 +47,8 @@ def test_an_older_text_runs_as_it_was_written(tmp_path: Path) -> None:
     document = loaded(tmp_path, V2)
     texts = PinnedTexts()
     older = texts.document(pinned(V1), document, {})
-    assert [name for name, _ in older.tasks] == ["first"]
-    assert older.tasks[0][1] == {"set": {"value": "one"}}
+    assert [task.name for task in older.tasks] == ["first"]
+    assert older.tasks[0].body == SetBody({"value": "one"})
     assert older.content_hash == content_hash(V1)
     assert older.source == f"{document.source}@{content_hash(V1)[:12]}"
     assert texts.document(pinned(V1), document, {}) is older  # parsed once per worker

@@ -129,7 +129,7 @@ def test_a_refused_condition_cites_the_spec_rule_it_breaks() -> None:
 def test_the_same_conditions_are_expressions_in_loose_mode_and_wrapped_ones_in_strict() -> None:
     tasks = [{"t": {"if": ".flag", "set": {}}}]
     loose = parse_document(document(*tasks, evaluate={"mode": "loose"}), source="unit.yaml")
-    assert loose.tasks[0][1]["if"] == "${ .flag }"
+    assert loose.tasks[0].condition == "${ .flag }"
     parse_document(document({"t": {"if": "${ .flag }", "set": {}}}), source="unit.yaml")
 
 

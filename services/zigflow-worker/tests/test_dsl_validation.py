@@ -50,7 +50,7 @@ def test_every_new_task_type_loads() -> None:
         document(SWITCH, DONE, LOOP, TRY, FORK, LISTEN, RUN, HTTP, {"w": {"wait": {"seconds": 1}}}),
         source="unit.yaml",
     )
-    assert [name for name, _ in loaded.tasks][:3] == ["route", "done", "each"]
+    assert [task.name for task in loaded.tasks][:3] == ["route", "done", "each"]
 
 
 def test_loop_and_catch_variables_compile_but_unknown_ones_do_not() -> None:

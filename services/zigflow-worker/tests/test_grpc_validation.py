@@ -8,6 +8,7 @@ import pytest
 
 from zigflow.cli import main as zigflow_cli
 from zigflow.dsl import DefinitionError, load_document
+from zigflow.dsl.tasks.grpc_calls import GrpcTarget
 from zigflow.grpc_protos import ProtoError, resolve_proto_path
 
 HEADER = 'document:\n  dsl: "1.0.0"\n  namespace: t\n  name: shop\n  version: "1"\ndo:\n'
@@ -52,7 +53,10 @@ def test_a_relative_proto_path_starts_at_the_document_folder(
     # Imports (types/money.proto) resolve from the proto's folder, well-known types from
     # grpc_tools; the working directory plays no part.
     document = load_document(definition(tmp_path))
-    assert document.tasks[0][1]["call"] == "grpc"
+    (task,) = document.tasks
+    assert task.body.call == "grpc"
+    assert isinstance(task.body.grpc, GrpcTarget)
+    assert task.body.grpc.proto == "protos/shop.proto"
 
 
 def test_an_absolute_path_and_a_file_uri_name_the_same_proto(

@@ -66,3 +66,41 @@ async def test_exit_leaves_only_the_enclosing_list(runner: DocumentRunner) -> No
         "  - after: { set: '${ . + {steps: (.steps + [\"after\"])} }' }\n"
     )
     assert await runner.run(document) == {"steps": ["first", "after"]}
+
+
+async def test_a_function_runs_with_its_with_as_input(runner: DocumentRunner) -> None:
+    document = HEADER % "function-call" + (
+        "use:\n"
+        "  functions:\n"
+        "    greet: { set: { greeting: '${ \"hello \" + .who }' } }\n"
+        "do:\n"
+        "  - hello: { call: greet, with: { who: '${ .name }' } }\n"
+    )
+    assert await runner.run(document, {"name": "ada"}) == {"greeting": "hello ada"}
+
+
+async def test_a_function_named_like_a_built_in_call_runs_as_the_function(
+    runner: DocumentRunner,
+) -> None:
+    # The load checks it as the function (its `with` is no HTTP request); it used to run
+    # as `call: http` and fail for want of an endpoint.
+    document = HEADER % "function-shadow" + (
+        "use:\n"
+        "  functions:\n"
+        "    http: { set: { got: '${ .value }' } }\n"
+        "do:\n"
+        "  - shadowed: { call: http, with: { value: 42 } }\n"
+    )
+    assert await runner.run(document) == {"got": 42}
+
+
+async def test_null_then_continues_and_a_null_condition_never_holds(
+    runner: DocumentRunner,
+) -> None:
+    document = HEADER % "nulls" + (
+        "do:\n"
+        "  - first: { set: { steps: [first] }, then: null }\n"
+        "  - skipped: { if: null, set: { steps: [skipped] } }\n"
+        "  - last: { set: '${ . + {steps: (.steps + [\"last\"])} }' }\n"
+    )
+    assert await runner.run(document) == {"steps": ["first", "last"]}

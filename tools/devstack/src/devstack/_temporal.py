@@ -53,6 +53,23 @@ def temporal_binary() -> str:
     return found
 
 
+# A dev server has one history shard, and each of its queue readers (transfer: workflow and
+# activity tasks on their way to matching; timer; visibility) reads at most 20 times a second
+# per shard by default, a figure sized for clusters of hundreds of shards. Here it was the
+# whole server's budget: after about ten workflows back to back, every workflow task waited
+# some 30 ms in history before matching saw it, and a one-activity workflow went from 30 ms
+# to 95 ms (docs/adr/0025). docker/temporal.Dockerfile passes the same values.
+QUEUE_READER_POLLS_PER_SECOND = 1000
+QUEUE_READER_SETTINGS: tuple[str, ...] = tuple(
+    argument
+    for reader in ("transfer", "timer", "visibility")
+    for argument in (
+        "--dynamic-config-value",
+        f"history.{reader}ProcessorMaxPollRPS={QUEUE_READER_POLLS_PER_SECOND}",
+    )
+)
+
+
 class TemporalDevServer(Startable):
     """``temporal server start-dev`` on loopback with a SQLite file, so state survives restarts."""
 
@@ -86,6 +103,7 @@ class TemporalDevServer(Startable):
             # worker's polls could all land on others. One server has no use for more.
             "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
             "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+            *QUEUE_READER_SETTINGS,
         ]  # fmt: skip
         for name, kind in SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{name}={kind}"]

@@ -15,12 +15,14 @@ from typing import Any
 import yaml
 
 from zigflow.dsl import evaluate, expressions, fields, validation, yaml_source
+from zigflow.dsl.builder import TaskBuilder
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.lines import line_of
 from zigflow.dsl.load_context import DefinitionError, Task, TaskList
 from zigflow.dsl.model import (
     FLOW_DIRECTIVES,
     TASK_TYPES,
+    DataFlow,
     WorkflowDocument,
     content_hash,
     task_type,
@@ -166,16 +168,19 @@ def parse_document(data: Any, *, source: str) -> WorkflowDocument:
     validation.check_schemas(checker, data, "$")
     if data.get("timeout") is not None:
         checker.duration((data["timeout"] or {}).get("after"), "$.timeout.after")
-    tasks = checker.task_list(data.get("do"), "$.do")
+    checker.task_list(data.get("do"), "$.do")
     checker.raise_problems()
+    builder = TaskBuilder(checker.use)  # every check passed: parse once, typed
     return WorkflowDocument(
         source=source,
         dsl=document["dsl"],
         namespace=document["namespace"],
         name=document["name"],
         version=document["version"],
-        tasks=tasks,
+        tasks=builder.tasks(data["do"]),
         raw=data,
+        flow=DataFlow.of(data),
+        functions=builder.functions(),
     )
 
 

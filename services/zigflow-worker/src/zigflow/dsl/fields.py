@@ -72,7 +72,7 @@ def check_document(checker: LoadContext, data: dict[str, Any]) -> None:
     _check_maps(checker, data, "$")
 
 
-def check_task(checker: LoadContext, kind: TaskKind, task: dict[str, Any], path: str) -> None:
+def check_task(checker: LoadContext, kind: TaskKind[Any], task: dict[str, Any], path: str) -> None:
     """A task's keys (the common ones and its type's own) and those of its data-flow maps."""
     known = TASK_FIELDS | kind.fields | {kind.name}
     for key in task:

@@ -28,8 +28,7 @@ from zigflow.dsl.errors import (
     timeout_error,
     validation_error,
 )
-from zigflow.dsl.load_context import TaskList
-from zigflow.dsl.model import WorkflowDocument, task_type
+from zigflow.dsl.model import Schema, TaskNode, Tasks, WorkflowDocument
 from zigflow.dsl.options import RunOptions
 from zigflow.dsl.pinning import PinnedDefinition
 from zigflow.dsl.resume import (
@@ -49,11 +48,11 @@ RUNTIME = {"name": "zigflow", "version": "0.1.0"}
 
 @dataclass(frozen=True)
 class Step:
-    """One task about to run: its name, definition, JSON-pointer reference and the
-    scoped runtime variables visible to it (``$item``, ``$index``, ``$error``, ...)."""
+    """One task about to run: its name, checked definition, JSON-pointer reference and
+    the scoped runtime variables visible to it (``$item``, ``$index``, ``$error``, ...)."""
 
     name: str
-    task: dict[str, Any]
+    task: TaskNode
     reference: str
     scope: Mapping[str, Any] = field(default_factory=dict)
     resume: tuple[Frame, ...] = ()
@@ -84,7 +83,7 @@ class Interpreter:
     def __init__(
         self,
         document: WorkflowDocument,
-        kinds: Mapping[str, TaskKind],
+        kinds: Mapping[str, TaskKind[Any]],
         options: RunOptions | None = None,
         definition: PinnedDefinition | None = None,
     ) -> None:
@@ -151,16 +150,15 @@ class Interpreter:
     async def run(self, workflow_input: Any) -> Any:
         info = workflow.info()
         resume = read_resume(workflow_input, continued_run=info.continued_run_id is not None)
-        spec = self.document.raw
         if resume is None:
             self.workflow_input = {} if workflow_input is None else workflow_input
             self.started_at = info.start_time.isoformat()
-            self.check_schema(spec, "input", self.workflow_input, "")
+            self.check_schema(self.document.flow.input_schema, "input", self.workflow_input, "")
         else:
             self._restore(resume)
         cursor = resume.cursor if resume else ()
         try:
-            return await self._run_in_time(spec, cursor)
+            return await self._run_in_time(cursor)
         except Suspend as suspend:
             await workflow.wait_condition(workflow.all_handlers_finished)
             state = Resume(
@@ -183,8 +181,8 @@ class Interpreter:
             # Kept events are older than any that reached this run before its first task.
             self.inbox[kind] = [*events, *self.inbox.get(kind, [])]
 
-    async def _run_in_time(self, spec: dict[str, Any], cursor: tuple[Frame, ...]) -> Any:
-        timeout = (spec.get("timeout") or {}).get("after")
+    async def _run_in_time(self, cursor: tuple[Frame, ...]) -> Any:
+        timeout = self.document.flow.timeout_after
         if timeout is None:
             return await self._run_document(cursor)
         limit = parse_duration(timeout, where="/timeout/after")
@@ -197,9 +195,9 @@ class Interpreter:
         except TimeoutError:
             raise timeout_error(f"the workflow did not finish within {timeout}", "/") from None
 
-    def check_schema(self, owner: dict[str, Any], key: str, value: Any, reference: str) -> None:
-        """Validate ``value`` against ``owner[key].schema`` (JSON Schema), if any."""
-        schema = ((owner.get(key) or {}).get("schema") or {}).get("document")
+    def check_schema(self, schema: Schema | None, key: str, value: Any, reference: str) -> None:
+        """Validate ``value`` against the JSON Schema of ``key`` (``input`` or ``output``),
+        if there is one."""
         if schema is None:
             return
         try:
@@ -212,22 +210,22 @@ class Interpreter:
             ) from None
 
     async def _run_document(self, cursor: tuple[Frame, ...] = ()) -> Any:
-        spec = self.document.raw
+        flow = self.document.flow
         data = self.workflow_input
-        if not cursor and (source := (spec.get("input") or {}).get("from")) is not None:
-            data = self.render(source, data, "/input/from")
+        if not cursor and flow.input_from is not None:
+            data = self.render(flow.input_from, data, "/input/from")
         try:
             data = await self.run_list(self.document.tasks, data, "/do", resume=cursor)
         except _EndWorkflow as end:
             data = end.data
-        if (shape := (spec.get("output") or {}).get("as")) is not None:
-            data = self.render(shape, data, "/output/as", output=data)
-        self.check_schema(spec, "output", data, "")
+        if flow.output_as is not None:
+            data = self.render(flow.output_as, data, "/output/as", output=data)
+        self.check_schema(flow.output_schema, "output", data, "")
         return data
 
     async def run_list(
         self,
-        tasks: TaskList,
+        tasks: Tasks,
         data: Any,
         reference: str,
         scope: Mapping[str, Any] | None = None,
@@ -235,12 +233,12 @@ class Interpreter:
         resume: tuple[Frame, ...] = (),
     ) -> Any:
         """Runs the list; ``resume`` (a continued run) starts at its first frame's task."""
-        positions = {name: index for index, (name, _) in enumerate(tasks)}
+        positions = {task.name: index for index, task in enumerate(tasks)}
         index = int(resume[0]["index"]) if resume else 0
         inner = resume[1:]
         while index < len(tasks):
-            name, task = tasks[index]
-            step = Step(name, task, f"{reference}/{index}/{name}", scope or {}, inner)
+            task = tasks[index]
+            step = Step(task.name, task, f"{reference}/{index}/{task.name}", scope or {}, inner)
             inner = ()
             try:
                 data, flow = await self.run_task(step, data)
@@ -267,32 +265,32 @@ class Interpreter:
         # input / output / export, and its body (`set`, `with`, ...).
         task_vars = {"name": step.name, "reference": reference, "input": data}
         step = replace(step, scope={**step.scope, "task": task_vars})
-        if not resuming and "if" in task:
-            condition = self.render(task["if"], data, f"{reference}/if", step.scope)
+        if not resuming and task.condition is not None:
+            condition = self.render(task.condition, data, f"{reference}/if", step.scope)
             if not expressions.truthy(condition):
                 return data, "continue"
+        flow = task.flow
         if not resuming:
-            self.check_schema(task, "input", data, reference)
+            self.check_schema(flow.input_schema, "input", data, reference)
         task_input = data
         if resuming:
             task_input = None
-        elif (source := (task.get("input") or {}).get("from")) is not None:
-            task_input = self.render(source, data, f"{reference}/input/from", step.scope)
-        kind = task_type(task) or ""
-        known = self._kinds.get(kind)
+        elif flow.input_from is not None:
+            task_input = self.render(flow.input_from, data, f"{reference}/input/from", step.scope)
+        known = self._kinds.get(task.kind)
         if known is None:
             raise DslError(
                 type=CONFIGURATION,
                 status=400,
                 title="Unsupported task",
-                detail=f"task type {kind!r} has no runner",
+                detail=f"task type {task.kind!r} has no runner",
                 instance=reference,
             )
-        barrier = not known.resumable or "timeout" in task
+        barrier = not known.resumable or flow.timeout_after is not None
         self.barriers += barrier
         try:
             result = await self._with_timeout(
-                known, known.runner(self, step, task_input), step, data
+                known, known.runner(self, step, task.body, task_input), step, data
             )
         except (ActivityError, ChildWorkflowError) as err:
             # Remember the innermost task that failed: a catch reports it as `instance`.
@@ -303,19 +301,21 @@ class Interpreter:
             raise suspend.enter(task_frame(data)) from None
         finally:
             self.barriers -= barrier
-        then = str(task.get("then", "continue"))
+        then = task.then
         if isinstance(result, Directed):
             result, then = result.output, result.then
-        if (shape := (task.get("output") or {}).get("as")) is not None:
-            result = self.render(shape, result, f"{reference}/output/as", step.scope, output=result)
-        self.check_schema(task, "output", result, reference)
-        if (export := (task.get("export") or {}).get("as")) is not None:
-            self.context = self.render(export, result, f"{reference}/export/as", step.scope)
+        if flow.output_as is not None:
+            result = self.render(
+                flow.output_as, result, f"{reference}/output/as", step.scope, output=result
+            )
+        self.check_schema(flow.output_schema, "output", result, reference)
+        if flow.export_as is not None:
+            self.context = self.render(flow.export_as, result, f"{reference}/export/as", step.scope)
         return result, then
 
     def task_timeout(self, step: Step, data: Any) -> timedelta | None:
         """The task's ``timeout.after`` (a duration or an expression giving one)."""
-        after = (step.task.get("timeout") or {}).get("after")
+        after = step.task.flow.timeout_after
         if after is None:
             return None
         where = f"{step.reference}/timeout/after"
@@ -325,12 +325,12 @@ class Interpreter:
             raise validation_error(str(err), where) from None
 
     async def _with_timeout(
-        self, kind: TaskKind, work: Awaitable[Any], step: Step, data: Any
+        self, kind: TaskKind[Any], work: Awaitable[Any], step: Step, data: Any
     ) -> Any:
         limit = None if kind.own_timeout else self.task_timeout(step, data)
         if limit is None:
             return await work
-        after = step.task["timeout"]["after"]
+        after = step.task.flow.timeout_after
         try:
             return await asyncio.wait_for(work, limit.total_seconds())
         except TimeoutError:

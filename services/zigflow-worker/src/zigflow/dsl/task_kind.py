@@ -1,7 +1,8 @@
 """What a task type is to the engine: one ``TaskKind`` per type, registered in ``tasks.KINDS``.
 
-Each type's module (``tasks/<type>_task.py``) declares its keys, its load-time check, the
-fields that hold runtime expressions, the task lists nested in it, and its runner. The
+Each type's module (``tasks/<type>_task.py``) declares its keys, its load-time check, its
+typed body and how a checked task becomes one, the fields that hold runtime expressions,
+the task lists nested in it, and its runner, which is given the body. The
 loader, the evaluation mode and the interpreter read those declarations instead of
 branching on the type's name, so a new type is its module, a line in the registry, its
 test and its section of docs/dsl.md (docs/adr/0023).
@@ -11,17 +12,43 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from zigflow.dsl.load_context import LoadContext, Task
+from zigflow.dsl.model import Tasks
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter, Step
 
+Body = TypeVar("Body")
+
 Check = Callable[[LoadContext, Task, str, set[str]], None]
 """Checks a task's body at load: (context, task, JSON path, the names ``then`` may name)."""
-TaskRunner = Callable[["Interpreter", "Step", Any], Awaitable[Any]]
-"""Runs a task in its workflow: (the run, the task about to run, its input) -> output."""
+
+
+class Builder(Protocol):
+    """What a kind's ``parse`` is given: the way to parse the task lists nested in its
+    body, and the document's reusable components. Only checked tasks are parsed."""
+
+    def tasks(self, entries: Any) -> Tasks:
+        """A nested task list (``do``, fork branches, ``catch.do``), parsed."""
+        ...
+
+    def component(self, kind: str, value: Any) -> Any:
+        """``value``, or the ``use.<kind>`` entry it names when it is a name (a named
+        error of ``raise``, a named retry of ``catch``)."""
+        ...
+
+    def defines(self, kind: str, name: str) -> bool:
+        """Whether ``use.<kind>`` has an entry ``name`` (a function that ``call`` names)."""
+        ...
+
+
+Parse = Callable[[Builder, Task], Body]
+"""Makes a checked task's typed body."""
+TaskRunner = Callable[["Interpreter", "Step", Body, Any], Awaitable[Any]]
+"""Runs a task in its workflow: (the run, the task about to run, its body, its input)
+-> output."""
 
 
 @dataclass(frozen=True)
@@ -58,14 +85,16 @@ def owned(owner: Any, path: str, *keys: str, condition: bool = False) -> Iterato
 
 
 @dataclass(frozen=True)
-class TaskKind:
+class TaskKind(Generic[Body]):
     """One task type: everything the engine knows of it."""
 
     name: str
     """The type key (``set``, ``call``, ...)."""
     check: Check
     """Its body's load-time checks, after the checks every task gets (``document``)."""
-    runner: TaskRunner
+    parse: Parse[Body]
+    """Its typed body, from the task once every check of the document passed."""
+    runner: TaskRunner[Body]
     fields: frozenset[str] = frozenset()
     """Its own keys beside the type key and the spec's task base (``if``, ``then``...)."""
     unsupported_fields: Mapping[str, str] = field(default_factory=dict)

@@ -6,6 +6,7 @@ A new task type is its module and one line below (docs/adr/0023)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from zigflow.dsl.task_kind import TaskKind
 from zigflow.dsl.tasks import (
@@ -22,7 +23,7 @@ from zigflow.dsl.tasks import (
     wait_task,
 )
 
-KINDS: Mapping[str, TaskKind] = {
+KINDS: Mapping[str, TaskKind[Any]] = {
     kind.name: kind
     for kind in (
         call_task.KIND,

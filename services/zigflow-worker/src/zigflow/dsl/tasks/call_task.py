@@ -4,6 +4,7 @@ function of ``use.functions``."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,9 @@ from zigflow.dsl.errors import validation_error
 from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.interpreter import Step
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.task_kind import TaskKind
-from zigflow.dsl.tasks.grpc_calls import call_grpc
+from zigflow.dsl.model import Template
+from zigflow.dsl.task_kind import Builder, TaskKind
+from zigflow.dsl.tasks.grpc_calls import GrpcTarget, call_grpc
 from zigflow.dsl.validation import as_map
 from zigflow.http_call import (
     CALL_HTTP_ACTIVITY,
@@ -68,6 +70,19 @@ ENDPOINT = Part(
     "endpoint", frozenset({"uri"}), {"authentication": "send credentials in headers, from $secrets"}
 )
 SUPPORTED_CALLS = frozenset({"agent", "grpc", "http"})
+
+
+@dataclass(frozen=True)
+class CallBody:
+    call: str
+    """``agent``, ``http``, ``grpc``, or the name of a function of ``use.functions``."""
+    args: Template | None
+    """``with``: the call's arguments, or a function's input (None: the task's input)."""
+    function: bool = False
+    """``call`` names a function of ``use.functions`` (which the load checked as one,
+    whatever its name)."""
+    grpc: GrpcTarget | None = None
+    """``call: grpc`` only: its ``with``, read at load."""
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -152,33 +167,42 @@ def _timeout(interp: Interpreter, step: Step, data: Any, default: timedelta) -> 
     return interp.task_timeout(step, data) or default
 
 
-async def run_call(interp: Interpreter, step: Step, data: Any) -> Any:
-    if step.task["call"] == "http":
-        return await _call_http(interp, step, data)
-    if step.task["call"] == "agent":
-        return await _call_agent(interp, step, data)
-    if step.task["call"] == "grpc":
-        return await call_grpc(interp, step, data)
-    return await _call_function(interp, step, data)
+def parse(builder: Builder, task: Task) -> CallBody:
+    call, args = str(task["call"]), task.get("with")
+    if builder.defines("functions", call):
+        return CallBody(call, args, function=True)
+    return CallBody(call, args, grpc=GrpcTarget.of(task["with"]) if call == "grpc" else None)
 
 
-async def _call_function(interp: Interpreter, step: Step, data: Any) -> Any:
+async def run_call(interp: Interpreter, step: Step, body: CallBody, data: Any) -> Any:
+    if body.function:
+        return await _call_function(interp, step, body, data)
+    if body.call == "http":
+        return await _call_http(interp, step, body, data)
+    if body.call == "agent":
+        return await _call_agent(interp, step, body, data)
+    assert body.grpc is not None, f"call {body.call!r} was not checked"
+    return await call_grpc(interp, step, body.grpc, data)
+
+
+async def _call_function(interp: Interpreter, step: Step, body: CallBody, data: Any) -> Any:
     """``call: <name>`` of ``use.functions``: the function (a task) runs with the
     evaluated ``with`` map as its input (``.``), or the task's input when there is none."""
-    name = step.task["call"]
-    function = interp.document.raw["use"]["functions"][name]
-    args = step.task.get("with")
+    name = body.call
+    function = interp.document.functions[name]
     function_input = (
-        data if args is None else interp.render(args, data, f"{step.reference}/with", step.scope)
+        data
+        if body.args is None
+        else interp.render(body.args, data, f"{step.reference}/with", step.scope)
     )
     call = Step(name, function, f"/use/functions/{name}", step.scope)
     output, _ = await interp.run_task(call, function_input)
     return output
 
 
-async def _call_agent(interp: Interpreter, step: Step, data: Any) -> Any:
+async def _call_agent(interp: Interpreter, step: Step, body: CallBody, data: Any) -> Any:
     reference = step.reference
-    args = interp.render(step.task.get("with") or {}, data, f"{reference}/with", step.scope)
+    args = interp.render(body.args or {}, data, f"{reference}/with", step.scope)
     try:
         spec = spec_from_arguments(args)
     except (TypeError, ValueError) as err:
@@ -222,9 +246,9 @@ def _template_value(value: Any) -> Any:
     return json.dumps(value)
 
 
-async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
+async def _call_http(interp: Interpreter, step: Step, body: CallBody, data: Any) -> Any:
     where = f"{step.reference}/with"
-    args = interp.render(step.task.get("with") or {}, data, where, step.scope)
+    args = interp.render(body.args or {}, data, where, step.scope)
     endpoint = args.get("endpoint")
     uri = endpoint.get("uri") if isinstance(endpoint, dict) else endpoint
     if not isinstance(uri, str) or not uri:
@@ -254,4 +278,4 @@ async def _call_http(interp: Interpreter, step: Step, data: Any) -> Any:
         )
 
 
-KIND = TaskKind("call", check, run_call, fields=frozenset({"with"}), own_timeout=True)
+KIND = TaskKind("call", check, parse, run_call, fields=frozenset({"with"}), own_timeout=True)

@@ -4,15 +4,16 @@ between iterations (resume.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zigflow.dsl import expressions
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.model import as_task_list
-from zigflow.dsl.resume import Suspend, for_frame
-from zigflow.dsl.task_kind import Position, TaskKind, owned
+from zigflow.dsl.model import Tasks, Template
+from zigflow.dsl.resume import Frame, Suspend, for_frame
+from zigflow.dsl.task_kind import Builder, Position, TaskKind, owned
 from zigflow.dsl.validation import as_map
 
 if TYPE_CHECKING:
@@ -21,6 +22,19 @@ if TYPE_CHECKING:
 DEFAULT_ITEM = "item"
 DEFAULT_INDEX = "index"
 LOOP = Part("for", frozenset({"each", "in", "at"}))
+
+
+@dataclass(frozen=True)
+class ForBody:
+    collection: Template
+    """``for.in``: a list, or a map (iterated as ``{key, value}`` items)."""
+    each: str
+    """The item's variable (``for.each``, ``$item`` by default)."""
+    at: str
+    """The index's variable (``for.at``, ``$index`` by default)."""
+    condition: Template | None
+    """``while``: checked before each iteration."""
+    tasks: Tasks
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -40,61 +54,70 @@ def task_lists(task: Task, path: str) -> Iterator[tuple[str, Any]]:
     yield f"{path}.do", task.get("do")
 
 
-async def run_for(interp: Interpreter, step: Step, data: Any) -> Any:
+def parse(builder: Builder, task: Task) -> ForBody:
+    loop = task["for"]
+    return ForBody(
+        collection=loop["in"],
+        each=str(loop.get("each", DEFAULT_ITEM)),
+        at=str(loop.get("at", DEFAULT_INDEX)),
+        condition=task.get("while"),
+        tasks=builder.tasks(task["do"]),
+    )
+
+
+async def run_for(interp: Interpreter, step: Step, body: ForBody, data: Any) -> Any:
     """Runs ``do`` once per item; each iteration's output is the next one's input,
     and the last output is the task's output (its input when the collection is empty).
     ``while`` is checked before each iteration, with the item variables bound.
 
     Before each iteration but the first of this run, the loop may continue the run as
     new (``Interpreter.continue_as_new_due``); a continued run resumes here."""
-    loop = step.task["for"]
-    each = loop.get("each", DEFAULT_ITEM)
-    at = loop.get("at", DEFAULT_INDEX)
-    tasks = as_task_list(step.task["do"])
-    body = f"{step.reference}/do"
+    each, at, tasks = body.each, body.at, body.tasks
+    reference = f"{step.reference}/do"
     if step.resume:
         frame, inner = step.resume[0], step.resume[1:]
         items, offset, data = list(frame["items"]), int(frame["index"]), frame["data"]
         if frame["within"]:  # finish the iteration that was under way
             scope = {**step.scope, each: items[0], at: offset}
-            data = await _iteration(interp, tasks, body, scope, (items, 0, offset), None, inner)
+            where = (items, 0, offset)
+            data = await _iteration(interp, tasks, reference, scope, where, None, inner)
             items, offset = items[1:], offset + 1
     else:
-        items, offset = _collection(interp, step, data), 0
+        items, offset = _collection(interp, step, body, data), 0
     for position, item in enumerate(items):
         index = offset + position
         if position and interp.continue_as_new_due():
             raise Suspend(for_frame(index, items[position:], data, within=False))
         scope = {**step.scope, each: item, at: index}
-        condition = step.task.get("while")
-        if condition is not None and not expressions.truthy(
-            interp.render(condition, data, f"{step.reference}/while", scope)
+        if body.condition is not None and not expressions.truthy(
+            interp.render(body.condition, data, f"{step.reference}/while", scope)
         ):
             break
-        data = await _iteration(interp, tasks, body, scope, (items, position, index), data, ())
+        where = (items, position, index)
+        data = await _iteration(interp, tasks, reference, scope, where, data, ())
     return data
 
 
 async def _iteration(
     interp: Interpreter,
-    tasks: list[tuple[str, dict[str, Any]]],
-    body: str,
+    tasks: Tasks,
+    reference: str,
     scope: dict[str, Any],
     where: tuple[list[Any], int, int],
     data: Any,
-    resume: tuple[dict[str, Any], ...],
+    resume: tuple[Frame, ...],
 ) -> Any:
     """One iteration; ``where`` is (items, position in items, $index)."""
     try:
-        return await interp.run_list(tasks, data, body, scope, resume=resume)
+        return await interp.run_list(tasks, data, reference, scope, resume=resume)
     except Suspend as suspend:
         items, position, index = where
         raise suspend.enter(for_frame(index, items[position:], None, within=True)) from None
 
 
-def _collection(interp: Interpreter, step: Step, data: Any) -> list[Any]:
+def _collection(interp: Interpreter, step: Step, body: ForBody, data: Any) -> list[Any]:
     reference = step.reference
-    collection = interp.render(step.task["for"]["in"], data, f"{reference}/for/in", step.scope)
+    collection = interp.render(body.collection, data, f"{reference}/for/in", step.scope)
     if collection is None:
         collection = []
     if isinstance(collection, dict):
@@ -109,6 +132,7 @@ def _collection(interp: Interpreter, step: Step, data: Any) -> list[Any]:
 KIND = TaskKind(
     "for",
     check,
+    parse,
     run_for,
     fields=frozenset({"while", "do"}),
     positions=positions,

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.interpreter import Step
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.model import as_task_list
-from zigflow.dsl.task_kind import TaskKind
+from zigflow.dsl.model import TaskNode, Tasks
+from zigflow.dsl.task_kind import Builder, TaskKind
 from zigflow.dsl.validation import as_map
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter
 
 FORK = Part("fork", frozenset({"branches", "compete"}))
+
+
+@dataclass(frozen=True)
+class ForkBody:
+    branches: Tasks
+    compete: bool
+    """The first branch to succeed wins, rather than every branch's output."""
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -31,23 +39,25 @@ def task_lists(task: Task, path: str) -> Iterator[tuple[str, Any]]:
         yield f"{path}.fork.branches", fork.get("branches")
 
 
-async def run_fork(interp: Interpreter, step: Step, data: Any) -> Any:
+def parse(builder: Builder, task: Task) -> ForkBody:
+    fork = task["fork"]
+    return ForkBody(builder.tasks(fork["branches"]), bool(fork.get("compete", False)))
+
+
+async def run_fork(interp: Interpreter, step: Step, body: ForkBody, data: Any) -> Any:
     """Runs the branches concurrently on the same input. Without ``compete`` the
     output is the list of branch outputs, in branch order, and the first failure
     cancels the others; with ``compete`` the first branch to succeed wins and the
     others are cancelled (the fork fails only when every branch failed)."""
-    fork = step.task["fork"]
-    compete = bool(fork.get("compete", False))
-    branches = as_task_list(fork["branches"])
 
-    async def branch(index: int, name: str, task: dict[str, Any]) -> Any:
-        ref = f"{step.reference}/fork/branches/{index}/{name}"
-        output, _ = await interp.run_task(Step(name, task, ref, step.scope), data)
+    async def branch(index: int, task: TaskNode) -> Any:
+        ref = f"{step.reference}/fork/branches/{index}/{task.name}"
+        output, _ = await interp.run_task(Step(task.name, task, ref, step.scope), data)
         return output
 
-    jobs = [asyncio.ensure_future(branch(i, name, task)) for i, (name, task) in enumerate(branches)]
+    jobs = [asyncio.ensure_future(branch(i, task)) for i, task in enumerate(body.branches)]
     try:
-        if compete:
+        if body.compete:
             return await _first_success(jobs)
         return await _all(jobs)
     finally:
@@ -80,4 +90,4 @@ async def _first_success(jobs: Sequence[asyncio.Future[Any]]) -> Any:
     raise first_error
 
 
-KIND = TaskKind("fork", check, run_fork, task_lists=task_lists)
+KIND = TaskKind("fork", check, parse, run_fork, task_lists=task_lists)

@@ -7,6 +7,7 @@ activity gets the proto file's absolute path, not its descriptors (see ``grpc_ca
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from temporalio.common import RetryPolicy
 
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.grpc_validation import document_folder, proto_endpoint
+from zigflow.dsl.model import Template
 from zigflow.grpc_call import CALL_GRPC_ACTIVITY, GrpcRequest
 from zigflow.grpc_protos import resolve_proto_path
 
@@ -26,11 +28,35 @@ DEFAULT_GRPC_TIMEOUT = timedelta(minutes=1)
 GRPC_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=3)
 
 
-async def call_grpc(interp: Interpreter, step: Step, data: Any) -> Any:
+@dataclass(frozen=True)
+class GrpcTarget:
+    """A ``call: grpc`` task's ``with``: what the load checked against the proto, and
+    what is evaluated when the task runs."""
+
+    proto: str
+    """``proto.endpoint``: the proto file, relative to the document's folder."""
+    service_name: str
+    method: str
+    service: Template
+    """``service``: its ``host`` and ``port`` may be expressions."""
+    arguments: Template
+
+    @classmethod
+    def of(cls, args: dict[str, Any]) -> GrpcTarget:
+        """From a checked ``with`` map."""
+        return cls(
+            proto=str(proto_endpoint(args)),
+            service_name=str(args["service"]["name"]),
+            method=str(args["method"]),
+            service=args["service"],
+            arguments=args.get("arguments") or {},
+        )
+
+
+async def call_grpc(interp: Interpreter, step: Step, target: GrpcTarget, data: Any) -> Any:
     where = f"{step.reference}/with"
-    raw = step.task["with"]
-    service = interp.render(raw["service"], data, f"{where}/service", step.scope)
-    arguments = interp.render(raw.get("arguments") or {}, data, f"{where}/arguments", step.scope)
+    service = interp.render(target.service, data, f"{where}/service", step.scope)
+    arguments = interp.render(target.arguments, data, f"{where}/arguments", step.scope)
     host, port = service.get("host"), service.get("port")
     if not isinstance(host, str) or not host:
         raise validation_error(f"with.service.host must be a host name, not {host!r}", where)
@@ -38,11 +64,11 @@ async def call_grpc(interp: Interpreter, step: Step, data: Any) -> Any:
         port = int(port)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise validation_error(f"with.service.port must be a port number, not {port!r}", where)
-    proto = resolve_proto_path(proto_endpoint(raw), document_folder(interp.document.source))
+    proto = resolve_proto_path(target.proto, document_folder(interp.document.source))
     request = GrpcRequest(
         proto=str(proto),
-        service=raw["service"]["name"],
-        method=raw["method"],
+        service=target.service_name,
+        method=target.method,
         host=host,
         port=port,
         arguments=arguments,

@@ -10,6 +10,7 @@ which tells the sender that the workflow has it (a signal only says Temporal has
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -17,7 +18,7 @@ from temporalio.common import RawValue
 
 from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.task_kind import TaskKind
+from zigflow.dsl.task_kind import Builder, TaskKind
 from zigflow.dsl.validation import as_map
 
 if TYPE_CHECKING:
@@ -30,6 +31,14 @@ LISTEN_TO = Part(
     frozenset({"one", "any", "all"}),
     {"until": "a listen task waits for its events only"},
 )
+
+
+@dataclass(frozen=True)
+class ListenBody:
+    strategy: str
+    """``one``, ``any`` or ``all`` of ``types``."""
+    types: tuple[str, ...]
+    """The event types the filters name (``with.type``), in their order."""
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -65,18 +74,18 @@ def keep_event(inbox: dict[str, list[Any]], name: str, args: Sequence[RawValue])
     inbox.setdefault(name, []).append(value)
 
 
-def event_types(to: dict[str, Any]) -> tuple[str, list[str]]:
-    """The consumption strategy (one, any, all) and the event types it names."""
+def parse(builder: Builder, task: Task) -> ListenBody:
+    to = task["listen"]["to"]
     if "one" in to:
-        return "one", [str(to["one"]["with"]["type"])]
+        return ListenBody("one", (str(to["one"]["with"]["type"]),))
     strategy = "all" if "all" in to else "any"
-    return strategy, [str(event["with"]["type"]) for event in to[strategy]]
+    return ListenBody(strategy, tuple(str(event["with"]["type"]) for event in to[strategy]))
 
 
-async def run_listen(interp: Interpreter, step: Step, data: Any) -> Any:
+async def run_listen(interp: Interpreter, step: Step, body: ListenBody, data: Any) -> Any:
     """Waits for the events; the output is the list of consumed events' data, in the
     order the filters name them. Bound it with the task's ``timeout``."""
-    strategy, types = event_types(step.task["listen"]["to"])
+    strategy, types = body.strategy, body.types
 
     def ready() -> bool:
         present = [bool(interp.inbox.get(kind)) for kind in types]
@@ -89,4 +98,4 @@ async def run_listen(interp: Interpreter, step: Step, data: Any) -> Any:
     return [interp.inbox[kind].pop(0)]
 
 
-KIND = TaskKind("listen", check, run_listen, unsupported_fields={"foreach": _CONSUMED_ONCE})
+KIND = TaskKind("listen", check, parse, run_listen, unsupported_fields={"foreach": _CONSUMED_ONCE})

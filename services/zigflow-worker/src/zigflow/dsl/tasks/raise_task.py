@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zigflow.dsl.errors import ERROR_TYPE_BASE, DslError
 from zigflow.dsl.fields import ERROR, Part, check_part
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.task_kind import TaskKind
+from zigflow.dsl.model import Template
+from zigflow.dsl.task_kind import Builder, TaskKind
 from zigflow.dsl.validation import as_map, named
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter, Step
 
 RAISE = Part("raise", frozenset({"error"}))
+
+
+@dataclass(frozen=True)
+class RaiseBody:
+    error: Template
+    """The error's map (a name of ``use.errors`` is resolved at load); its values may be
+    expressions."""
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -29,13 +38,14 @@ def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> No
             raise checker.fail(f"{path}.raise.error.{key}", "is required")
 
 
-async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
+def parse(builder: Builder, task: Task) -> RaiseBody:
+    return RaiseBody(builder.component("errors", task["raise"]["error"]))
+
+
+async def run_raise(interp: Interpreter, step: Step, body: RaiseBody, data: Any) -> Any:
     """Raises the task's error; ``instance`` defaults to the task's reference and a
     type without a scheme is read as one of the spec's standard types."""
-    error = step.task["raise"]["error"]
-    if isinstance(error, str):
-        error = interp.document.raw["use"]["errors"][error]
-    spec = interp.render(error, data, f"{step.reference}/raise", step.scope)
+    spec = interp.render(body.error, data, f"{step.reference}/raise", step.scope)
     error_type = str(spec["type"])
     if ":" not in error_type:
         error_type = ERROR_TYPE_BASE + error_type
@@ -48,4 +58,4 @@ async def run_raise(interp: Interpreter, step: Step, data: Any) -> Any:
     )
 
 
-KIND = TaskKind("raise", check, run_raise)
+KIND = TaskKind("raise", check, parse, run_raise)

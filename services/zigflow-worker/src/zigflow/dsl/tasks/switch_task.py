@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zigflow.dsl import expressions
 from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.interpreter import Directed
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.model import FLOW_DIRECTIVES
-from zigflow.dsl.task_kind import Position, TaskKind, owned
+from zigflow.dsl.model import FLOW_DIRECTIVES, Template, condition_of
+from zigflow.dsl.task_kind import Builder, Position, TaskKind, owned
 from zigflow.dsl.validation import as_map
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter, Step
 
 CASE = Part("switch case", frozenset({"when", "then"}))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    when: Template | None
+    """None for the default case (the one without ``when``)."""
+    then: str
+
+
+@dataclass(frozen=True)
+class SwitchBody:
+    cases: tuple[Case, ...]
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -49,23 +63,33 @@ def positions(task: Task, path: str) -> Iterator[Position]:
                 yield from owned(case, f"{path}.switch[{index}].{name}", "when", condition=True)
 
 
-async def run_switch(interp: Interpreter, step: Step, data: Any) -> Any:
+def parse(builder: Builder, task: Task) -> SwitchBody:
+    cases = []
+    for entry in task["switch"]:
+        ((name, case),) = entry.items()
+        case = case or {}
+        then = case.get("then")
+        cases.append(
+            Case(str(name), condition_of(case, "when"), "continue" if then is None else str(then))
+        )
+    return SwitchBody(tuple(cases))
+
+
+async def run_switch(interp: Interpreter, step: Step, body: SwitchBody, data: Any) -> Any:
     """The first case whose ``when`` holds (or the default case, without ``when``)
     decides the flow; no match and no default means ``then`` of the task itself.
     The output is the task's input."""
-    default: dict[str, Any] | None = None
-    for index, entry in enumerate(step.task["switch"]):
-        ((name, case),) = entry.items()
-        case = case or {}
-        if "when" not in case:
+    default: Case | None = None
+    for index, case in enumerate(body.cases):
+        if case.when is None:
             default = default or case
             continue
-        where = f"{step.reference}/switch/{index}/{name}/when"
-        if expressions.truthy(interp.render(case["when"], data, where, step.scope)):
-            return Directed(data, str(case.get("then", "continue")))
+        where = f"{step.reference}/switch/{index}/{case.name}/when"
+        if expressions.truthy(interp.render(case.when, data, where, step.scope)):
+            return Directed(data, case.then)
     if default is not None:
-        return Directed(data, str(default.get("then", "continue")))
+        return Directed(data, default.then)
     return data
 
 
-KIND = TaskKind("switch", check, run_switch, positions=positions)
+KIND = TaskKind("switch", check, parse, run_switch, positions=positions)

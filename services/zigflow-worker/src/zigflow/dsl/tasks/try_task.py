@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,8 @@ from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import ERROR_TYPE_BASE, DslError, from_exception
 from zigflow.dsl.fields import Part, check_part
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.model import as_task_list
-from zigflow.dsl.task_kind import Position, TaskKind, owned
+from zigflow.dsl.model import Tasks, Template, condition_of
+from zigflow.dsl.task_kind import Builder, Position, TaskKind, owned
 from zigflow.dsl.validation import as_map, check_retry_keys, named
 
 if TYPE_CHECKING:
@@ -30,6 +31,27 @@ CATCH_ERRORS = Part("catch.errors", frozenset({"with"}))
 ERROR_FILTER = Part(
     "catch.errors.with", frozenset({"type", "status", "title", "detail", "details", "instance"})
 )
+
+
+@dataclass(frozen=True)
+class Catch:
+    errors: Mapping[str, Any]
+    """``errors.with``: the properties a caught error must have (none: every error)."""
+    variable: str
+    """``as``: the caught error's variable (``$error`` by default)."""
+    when: Template | None
+    except_when: Template | None
+    retry: Template | None
+    """The retry policy (a name of ``use.retries`` is resolved at load), evaluated once
+    when the task starts."""
+    tasks: Tasks | None
+    """``do``: handles the error; without it the error is swallowed."""
+
+
+@dataclass(frozen=True)
+class TryBody:
+    tasks: Tasks
+    catch: Catch
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -80,7 +102,23 @@ def task_lists(task: Task, path: str) -> Iterator[tuple[str, Any]]:
         yield f"{path}.catch.do", catch.get("do")
 
 
-def matches(error: DslError, wanted: dict[str, Any]) -> bool:
+def parse(builder: Builder, task: Task) -> TryBody:
+    catch = task.get("catch") or {}
+    handler = catch.get("do")
+    return TryBody(
+        tasks=builder.tasks(task["try"]),
+        catch=Catch(
+            errors=dict((catch.get("errors") or {}).get("with") or {}),
+            variable=str(catch.get("as", DEFAULT_ERROR_VARIABLE)),
+            when=condition_of(catch, "when"),
+            except_when=catch.get("exceptWhen"),
+            retry=builder.component("retries", catch.get("retry")),
+            tasks=None if handler is None else builder.tasks(handler),
+        ),
+    )
+
+
+def matches(error: DslError, wanted: Mapping[str, Any]) -> bool:
     """``catch.errors.with``: every given property must match. A ``type`` matches the
     full URI or its last path segment (``communication``, ``AgentFailed``, see
     ``_same_type``); ``details``
@@ -114,26 +152,23 @@ def _same_type(wanted: str, actual: str) -> bool:
     )
 
 
-async def run_try(interp: Interpreter, step: Step, data: Any) -> Any:
+async def run_try(interp: Interpreter, step: Step, body: TryBody, data: Any) -> Any:
     """Runs ``try``; a caught error is retried while ``catch.retry`` allows, then
     handled by ``catch.do`` (its output is the task's output) or swallowed (the
     task's output is its input). Retries exhausted: the last error propagates."""
-    catch = step.task.get("catch") or {}
-    tasks = as_task_list(step.task["try"])
-    name = catch.get("as", DEFAULT_ERROR_VARIABLE)
+    catch = body.catch
+    name = catch.variable
     retry = None
-    if (policy := catch.get("retry")) is not None:
-        if isinstance(policy, str):
-            policy = interp.document.raw["use"]["retries"][policy]
-        retry = interp.render(policy, data, f"{step.reference}/catch/retry", step.scope)
+    if catch.retry is not None:
+        retry = interp.render(catch.retry, data, f"{step.reference}/catch/retry", step.scope)
     started = workflow.now()
     attempt = 0
     while True:
         try:
-            return await interp.run_list(tasks, data, f"{step.reference}/try", step.scope)
+            return await interp.run_list(body.tasks, data, f"{step.reference}/try", step.scope)
         except BaseException as exc:
             error = from_exception(exc, step.reference)
-            if error is None or not _catches(interp, step, catch, error, name, data):
+            if error is None or not _catches(interp, step, catch, error, data):
                 raise
             scope = {**step.scope, name: error.as_dict()}
             if retry is not None:
@@ -148,35 +183,22 @@ async def run_try(interp: Interpreter, step: Step, data: Any) -> Any:
                 if delay > timedelta(0):
                     await workflow.sleep(delay)
                 continue
-            if "do" in catch:
-                return await interp.run_list(
-                    as_task_list(catch["do"]), data, f"{step.reference}/catch/do", scope
-                )
+            if catch.tasks is not None:
+                return await interp.run_list(catch.tasks, data, f"{step.reference}/catch/do", scope)
             return data
 
 
-def _catches(
-    interp: Interpreter,
-    step: Step,
-    catch: dict[str, Any],
-    error: DslError,
-    name: str,
-    data: Any,
-) -> bool:
-    wanted = (catch.get("errors") or {}).get("with") or {}
-    if not matches(error, wanted):
+def _catches(interp: Interpreter, step: Step, catch: Catch, error: DslError, data: Any) -> bool:
+    if not matches(error, catch.errors):
         return False
-    scope = {**step.scope, name: error.as_dict()}
+    scope = {**step.scope, catch.variable: error.as_dict()}
     where = f"{step.reference}/catch"
-    if "when" in catch and not expressions.truthy(
-        interp.render(catch["when"], data, f"{where}/when", scope)
+    if catch.when is not None and not expressions.truthy(
+        interp.render(catch.when, data, f"{where}/when", scope)
     ):
         return False
-    return not (
-        "exceptWhen" in catch
-        and expressions.truthy(
-            interp.render(catch["exceptWhen"], data, f"{where}/exceptWhen", scope)
-        )
+    return catch.except_when is None or not expressions.truthy(
+        interp.render(catch.except_when, data, f"{where}/exceptWhen", scope)
     )
 
 
@@ -232,6 +254,7 @@ def _within_limits(retry: dict[str, Any], attempt: int, elapsed: timedelta, step
 KIND = TaskKind(
     "try",
     check,
+    parse,
     run_try,
     fields=frozenset({"catch"}),
     positions=positions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +12,17 @@ from zigflow.dsl import expressions
 from zigflow.dsl.durations import parse_duration
 from zigflow.dsl.errors import validation_error
 from zigflow.dsl.load_context import LoadContext, Task
-from zigflow.dsl.task_kind import TaskKind
+from zigflow.dsl.model import Template
+from zigflow.dsl.task_kind import Builder, TaskKind
 
 if TYPE_CHECKING:
     from zigflow.dsl.interpreter import Interpreter, Step
+
+
+@dataclass(frozen=True)
+class WaitBody:
+    duration: Template
+    """A duration (ISO 8601 or the spec's map), or an expression that gives one."""
 
 
 def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> None:
@@ -22,8 +30,12 @@ def check(checker: LoadContext, task: Task, path: str, siblings: set[str]) -> No
         checker.duration(task["wait"], f"{path}.wait")
 
 
-async def run_wait(interp: Interpreter, step: Step, data: Any) -> Any:
-    spec = interp.render(step.task["wait"], data, f"{step.reference}/wait", step.scope)
+def parse(builder: Builder, task: Task) -> WaitBody:
+    return WaitBody(task["wait"])
+
+
+async def run_wait(interp: Interpreter, step: Step, body: WaitBody, data: Any) -> Any:
+    spec = interp.render(body.duration, data, f"{step.reference}/wait", step.scope)
     try:
         delay = parse_duration(spec, where=f"{step.reference}/wait")
     except ValueError as err:
@@ -33,4 +45,4 @@ async def run_wait(interp: Interpreter, step: Step, data: Any) -> Any:
     return data
 
 
-KIND = TaskKind("wait", check, run_wait)
+KIND = TaskKind("wait", check, parse, run_wait)
